@@ -1,0 +1,1 @@
+"""AWS adapters behind the interfaces in ``runplane.ports``."""

@@ -1,0 +1,389 @@
+"""DynamoDB (and S3, for oversized messages) implementation of ``RunStore``.
+
+One table:
+
+=====================  ==================  =============================================
+item                   PK                  SK
+=====================  ==================  =============================================
+cluster                CLUSTER#<cid>       CLUSTER
+run                    RUN#<cid>#<rid>     RUN          (GSI1: CLUSTER#<cid> / RUN#<createdAt>#<rid>)
+message                RUN#<cid>#<rid>     MSG#<index:06d>
+=====================  ==================  =============================================
+
+Every status change increments the run's ``seq`` under a condition on the previous ``seq``; the
+table's stream (NEW_AND_OLD_IMAGES) is the outbox the event publisher reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..config import Settings
+from ..errors import ConcurrentUpdate, InvalidRequest
+from ..schemas import Cluster, Message, Run, Usage
+from ..status import RunStatus, check_transition
+from ..timeutil import now_iso
+from .clients import client
+
+GSI1 = "GSI1"
+# Run attributes holding arbitrary JSON are stored as JSON strings (no float/Decimal surprises).
+JSON_FIELDS = ("result_schema", "on_status_change", "context", "test", "config", "result")
+# DynamoDB attribute name for each Run field (camelCase, as in the API and the events).
+_ATTR = {
+    "cluster_id": "clusterId",
+    "created_at": "createdAt",
+    "updated_at": "updatedAt",
+    "request_hash": "requestHash",
+    "initial_prompt": "initialPrompt",
+    "system_prompt": "systemPrompt",
+    "model_id": "modelId",
+    "result_schema": "resultSchema",
+    "attached_functions": "attachedFunctions",
+    "on_status_change": "onStatusChange",
+    "reasoning_traces": "reasoningTraces",
+    "call_summarization": "callSummarization",
+    "result_error": "resultError",
+    "failure_reason": "failureReason",
+}
+_FIELD = {v: k for k, v in _ATTR.items()}
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+
+def run_pk(cluster_id: str, run_id: str) -> str:
+    return f"RUN#{cluster_id}#{run_id}"
+
+
+def cluster_pk(cluster_id: str) -> str:
+    return f"CLUSTER#{cluster_id}"
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized DynamoDB values → plain JSON types (Decimal → int/float)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def deserialize(image: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_de.deserialize(v)) for k, v in image.items()}
+
+
+def run_to_item(run: Run) -> dict[str, Any]:
+    data = run.model_dump(mode="json")
+    item: dict[str, Any] = {
+        "PK": run_pk(run.cluster_id, run.id),
+        "SK": "RUN",
+        "GSI1PK": cluster_pk(run.cluster_id),
+        "GSI1SK": f"RUN#{run.created_at}#{run.id}",
+        "type": "run",
+    }
+    for name, value in data.items():
+        if value is None:
+            continue
+        if name in JSON_FIELDS:
+            value = json.dumps(value, separators=(",", ":"))
+        elif name == "usage":
+            value = {"inputTokens": value["input_tokens"], "outputTokens": value["output_tokens"]}
+        item[_ATTR.get(name, name)] = value
+    return item
+
+
+def run_from_item(item: dict[str, Any]) -> Run:
+    data: dict[str, Any] = {}
+    for attr, value in item.items():
+        if attr in ("PK", "SK", "GSI1PK", "GSI1SK", "type"):
+            continue
+        name = _FIELD.get(attr, attr)
+        if name in JSON_FIELDS and isinstance(value, str):
+            value = json.loads(value)
+        data[name] = value
+    data.setdefault("usage", {})
+    data["usage"] = Usage.model_validate(data["usage"])
+    return Run.model_validate(data)
+
+
+class DynamoRunStore:
+    def __init__(self, settings: Settings) -> None:
+        self.table = settings.table_name
+        self.bucket = settings.blob_bucket
+        self.inline_limit = settings.inline_message_bytes
+
+    @property
+    def _db(self) -> Any:
+        return client("dynamodb")
+
+    # -- clusters ---------------------------------------------------------------------------
+    def get_cluster(self, cluster_id: str) -> Cluster | None:
+        resp = self._db.get_item(
+            TableName=self.table, Key=_key(cluster_pk(cluster_id), "CLUSTER"), ConsistentRead=True
+        )
+        if "Item" not in resp:
+            return None
+        item = deserialize(resp["Item"])
+        return Cluster(
+            id=item["id"], name=item["name"], description=item.get("description", ""),
+            created_at=item["createdAt"],
+        )
+
+    def put_cluster(self, cluster: Cluster) -> bool:
+        item = {
+            "PK": cluster_pk(cluster.id), "SK": "CLUSTER", "type": "cluster", "id": cluster.id,
+            "name": cluster.name, "description": cluster.description, "createdAt": cluster.created_at,
+        }
+        try:
+            self._db.put_item(
+                TableName=self.table, Item=_serialize(item), ConditionExpression="attribute_not_exists(PK)"
+            )
+            return True
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(self, run: Run, first_message: Message | None) -> Run | None:
+        items = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _serialize(run_to_item(run)),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
+        ]
+        if first_message is not None:
+            items.append({"Put": self._message_put(run, first_message)})
+        try:
+            self._db.transact_write_items(TransactItems=items)
+            return None
+        except ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":
+                raise
+        existing = self.get_run(run.cluster_id, run.id)
+        if existing is None:  # cancelled for another reason (conflicting transaction): let the caller retry
+            raise ConcurrentUpdate(f"run '{run.id}' could not be stored; retry")
+        return existing
+
+    def get_run(self, cluster_id: str, run_id: str) -> Run | None:
+        resp = self._db.get_item(
+            TableName=self.table, Key=_key(run_pk(cluster_id, run_id), "RUN"), ConsistentRead=True
+        )
+        return run_from_item(deserialize(resp["Item"])) if "Item" in resp else None
+
+    def list_runs(
+        self,
+        cluster_id: str,
+        *,
+        status: RunStatus | None,
+        metadata: dict[str, str],
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Run], str | None]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":pk": cluster_pk(cluster_id)}
+        filters = []
+        if status is not None:
+            names["#status"] = "status"
+            values[":status"] = str(status)
+            filters.append("#status = :status")
+        for i, (key, value) in enumerate(sorted(metadata.items())):
+            names["#md"] = "metadata"
+            names[f"#k{i}"] = key
+            values[f":v{i}"] = value
+            filters.append(f"#md.#k{i} = :v{i}")
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": _serialize(values),
+            "ScanIndexForward": False,
+            "Limit": max(limit, 25) if filters else limit + 1,
+        }
+        if names:
+            query["ExpressionAttributeNames"] = names
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        start = _decode_cursor(cursor, cluster_pk(cluster_id)) if cursor else None
+        runs: list[Run] = []
+        while True:
+            if start:
+                query["ExclusiveStartKey"] = start
+            resp = self._db.query(**query)
+            for raw in resp.get("Items", []):
+                runs.append(run_from_item(deserialize(raw)))
+                if len(runs) > limit:
+                    break
+            start = resp.get("LastEvaluatedKey")
+            if len(runs) > limit or not start:
+                break
+        if len(runs) > limit:
+            runs = runs[:limit]
+            last = runs[-1]
+            next_key = {
+                "PK": run_pk(cluster_id, last.id), "SK": "RUN",
+                "GSI1PK": cluster_pk(cluster_id), "GSI1SK": f"RUN#{last.created_at}#{last.id}",
+            }
+            return runs, _encode_cursor(next_key)
+        return runs, None
+
+    def transition(self, run: Run, target: RunStatus, **fields: Any) -> Run:
+        check_transition(run.status, target)
+        now = now_iso()
+        sets = {"status": str(target), "updatedAt": now}
+        removes: list[str] = []
+        for name, value in fields.items():
+            attr = _ATTR.get(name, name)
+            if value is None:
+                removes.append(attr)
+            else:
+                sets[attr] = json.dumps(value, separators=(",", ":")) if name in JSON_FIELDS else value
+        names = {f"#a{i}": attr for i, attr in enumerate(sets)}
+        values = {f":a{i}": value for i, value in enumerate(sets.values())}
+        expr = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets))) + ", #seq = #seq + :one"
+        names["#seq"] = "seq"
+        names["#cur"] = "status"
+        values[":one"] = 1
+        values[":expected"] = run.seq
+        values[":current"] = str(run.status)
+        if removes:
+            rnames = {f"#r{i}": attr for i, attr in enumerate(removes)}
+            names.update(rnames)
+            expr += " REMOVE " + ", ".join(rnames)
+        try:
+            resp = self._db.update_item(
+                TableName=self.table,
+                Key=_key(run_pk(run.cluster_id, run.id), "RUN"),
+                UpdateExpression=expr,
+                ConditionExpression="#seq = :expected AND #cur = :current",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_serialize(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(
+                    f"run '{run.id}' changed while moving it from '{run.status}' to '{target}'"
+                ) from exc
+            raise
+        return run_from_item(deserialize(resp["Attributes"]))
+
+    # -- conversation -----------------------------------------------------------------------
+    def messages(self, run: Run) -> list[Message]:
+        out: list[Message] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :msg)",
+            "ExpressionAttributeValues": _serialize({":pk": run_pk(run.cluster_id, run.id), ":msg": "MSG#"}),
+            "ConsistentRead": True,
+        }
+        while True:
+            resp = self._db.query(**kwargs)
+            for raw in resp.get("Items", []):
+                item = deserialize(raw)
+                if "blob" in item:
+                    body = client("s3").get_object(Bucket=self.bucket, Key=item["blob"])["Body"].read()
+                    content = json.loads(body)
+                else:
+                    content = json.loads(item["content"])
+                out.append(
+                    Message(
+                        index=item["index"], role=item["role"], kind=item["kind"], content=content,
+                        created_at=item["createdAt"],
+                    )
+                )
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def append_message(self, run: Run, message: Message, *, usage: tuple[int, int] | None = None) -> bool:
+        items: list[dict[str, Any]] = [{"Put": self._message_put(run, message)}]
+        if usage is not None:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": _key(run_pk(run.cluster_id, run.id), "RUN"),
+                        "UpdateExpression": "ADD #u.inputTokens :i, #u.outputTokens :o, turns :one",
+                        "ExpressionAttributeNames": {"#u": "usage"},
+                        "ExpressionAttributeValues": _serialize({":i": usage[0], ":o": usage[1], ":one": 1}),
+                    }
+                }
+            )
+        try:
+            self._db.transact_write_items(TransactItems=items)
+            return True
+        except ClientError as exc:
+            if _code(exc) == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return False
+            raise
+
+    def _message_put(self, run: Run, message: Message) -> dict[str, Any]:
+        body = json.dumps(message.content, separators=(",", ":"))
+        item: dict[str, Any] = {
+            "PK": run_pk(run.cluster_id, run.id),
+            "SK": f"MSG#{message.index:06d}",
+            "type": "message",
+            "index": message.index,
+            "role": message.role,
+            "kind": message.kind,
+            "createdAt": message.created_at,
+        }
+        if len(body) > self.inline_limit:
+            key = f"runs/{run.cluster_id}/{run.id}/messages/{message.index:06d}.json"
+            client("s3").put_object(
+                Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"
+            )
+            item["blob"] = key
+            item["bytes"] = len(body)
+        else:
+            item["content"] = body
+        return {
+            "TableName": self.table,
+            "Item": _serialize(item),
+            "ConditionExpression": "attribute_not_exists(SK)",
+        }
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def _serialize(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in data.items()}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _encode_cursor(key: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, expected_partition: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(key, dict) or key.get("GSI1PK") != expected_partition:
+            raise ValueError
+        if set(key) != {"PK", "SK", "GSI1PK", "GSI1SK"} or not all(isinstance(v, str) for v in key.values()):
+            raise ValueError
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequest("'cursor' is not a cursor this list returned", field="cursor") from exc
+    return {k: {"S": v} for k, v in key.items()}

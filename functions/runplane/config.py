@@ -1,0 +1,54 @@
+"""Runtime configuration, read from the environment.
+
+The CDK stack sets these variables on every Lambda; local mode sets the very same variables for
+the process that hosts the emulator. Nothing in the handlers or the logic asks "am I local?".
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ModelProvider = Literal["anthropic", "bedrock", "scripted"]
+
+
+class Settings(BaseModel):
+    table_name: str = "runplane"
+    blob_bucket: str = "runplane-blobs"
+    event_bus_name: str = "runplane"
+    state_machine_arn: str = ""
+    model_provider: ModelProvider = "anthropic"
+    default_model: str = "claude-sonnet-4-5"
+    # Anthropic API key: taken from ANTHROPIC_API_KEY when set, else read once from this secret.
+    anthropic_secret_arn: str | None = None
+    anthropic_base_url: str | None = None
+    max_turns: int = Field(default=24, ge=1)
+    max_result_repairs: int = Field(default=2, ge=0)
+    max_output_tokens: int = Field(default=4096, ge=256)
+    # The SDK's own timeout/retries stay inside the Lambda timeout; the state machine retries the rest.
+    model_timeout_seconds: float = Field(default=120.0, gt=0)
+    model_sdk_retries: int = Field(default=1, ge=0)
+    # Messages larger than this go to S3 (DynamoDB items are capped at 400 KB).
+    inline_message_bytes: int = Field(default=200_000, ge=1_000)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(f"RUNPLANE_{name.upper()}")
+            if raw not in (None, ""):
+                values[name] = raw
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def reset_settings_cache() -> None:
+    settings.cache_clear()

@@ -1,0 +1,25 @@
+"""Domain errors. The API layer maps them to HTTP status codes; the logic never sees HTTP."""
+
+from __future__ import annotations
+
+
+class RunplaneError(Exception):
+    """Base class of errors a caller can act on."""
+
+
+class NotFound(RunplaneError):
+    pass
+
+
+class Conflict(RunplaneError):
+    pass
+
+
+class InvalidRequest(RunplaneError):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ConcurrentUpdate(RunplaneError):
+    """A conditional write lost a race; the caller re-reads and decides again."""

@@ -1,0 +1,139 @@
+"""The HTTPS API (API Gateway REST, Lambda proxy integration), on Powertools' event handler.
+
+This module must not import ``anthropic`` (cold start): it only stores runs and starts executions.
+"""
+
+
+import json
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
+from ..schemas import (
+    Cluster,
+    CreateClusterRequest,
+    CreatedRun,
+    CreateRunRequest,
+    RunList,
+    RunSummaryView,
+    RunView,
+)
+from ..status import InvalidTransition, RunStatus
+from . import wiring
+
+logger = Logger(service="runplane-api")
+app = APIGatewayRestResolver(enable_validation=True)
+app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
+
+ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
+
+
+def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response:
+    body = payload.model_dump(mode="json", by_alias=True) if isinstance(payload, BaseModel) else payload
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+# -- clusters ---------------------------------------------------------------------------------
+@app.post("/clusters")
+def create_cluster(body: CreateClusterRequest) -> Response[Cluster]:
+    cluster, created = wiring.run_service().create_cluster(body)
+    return _json(201 if created else 200, cluster)
+
+
+@app.get("/clusters/<clusterId>")
+def get_cluster(clusterId: ClusterId) -> Response[Cluster]:  # noqa: N803 (Inferable's path names)
+    return _json(200, wiring.run_service().require_cluster(clusterId))
+
+
+# -- runs -------------------------------------------------------------------------------------
+@app.post("/clusters/<clusterId>/runs")
+def create_run(clusterId: ClusterId, body: CreateRunRequest) -> Response[CreatedRun]:  # noqa: N803
+    run, created = wiring.run_service().create_run(clusterId, body)
+    logger.info("run stored", run_id=run.id, cluster_id=clusterId, new_run=created)
+    return _json(201, CreatedRun(id=run.id))
+
+
+@app.get("/clusters/<clusterId>/runs/<runId>")
+def get_run(clusterId: ClusterId, runId: RunId) -> Response[RunView]:  # noqa: N803
+    return _json(200, RunView.of(wiring.run_service().get_run(clusterId, runId)))
+
+
+@app.get("/clusters/<clusterId>/runs")
+def list_runs(
+    clusterId: ClusterId,  # noqa: N803
+    status: Annotated[RunStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[RunList]:
+    params = app.current_event.query_string_parameters or {}
+    metadata = {k.removeprefix("metadata."): v for k, v in params.items() if k.startswith("metadata.")}
+    runs, next_cursor = wiring.run_service().list_runs(
+        clusterId, status=status, metadata=metadata, limit=limit, cursor=cursor
+    )
+    views = [
+        RunSummaryView(
+            id=r.id, name=r.name, status=r.status, metadata=r.metadata,
+            model=RunView.of(r).model, created_at=r.created_at, updated_at=r.updated_at,
+            test=bool(r.test and r.test.get("enabled")),
+        )
+        for r in runs
+    ]
+    return _json(200, RunList(runs=views, next_cursor=next_cursor))
+
+
+# -- errors: a 4xx naming the field and the problem, never a stack trace -----------------------
+@app.exception_handler(RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> Response:
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        field = ".".join(loc[1:] if loc and loc[0] in ("path", "query") else loc) or "body"
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "json_invalid":
+            field, message = "body", "the request body is not valid JSON"
+        errors.append({"field": field, "problem": message})
+    first = errors[0] if errors else {"field": "body", "problem": "invalid request"}
+    return _json(400, {"message": f"{first['field']}: {first['problem']}", "errors": errors})
+
+
+@app.exception_handler(json.JSONDecodeError)
+def _bad_json(exc: json.JSONDecodeError) -> Response:
+    return _json(400, {"message": "body: the request body is not valid JSON", "errors": [
+        {"field": "body", "problem": f"not valid JSON ({exc.msg} at position {exc.pos})"}]})
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid(exc: InvalidRequest) -> Response:
+    field = exc.field or "body"
+    return _json(400, {"message": f"{field}: {exc}", "errors": [{"field": field, "problem": str(exc)}]})
+
+
+@app.exception_handler(NotFound)
+def _not_found(exc: NotFound) -> Response:
+    return _json(404, {"message": str(exc)})
+
+
+@app.exception_handler(Conflict)
+@app.exception_handler(ConcurrentUpdate)
+@app.exception_handler(InvalidTransition)
+def _conflict(exc: Exception) -> Response:
+    return _json(409, {"message": str(exc)})
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unhandled error")
+    return _json(500, {"message": "internal error; the request id is in the service logs"})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

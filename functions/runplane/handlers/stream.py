@@ -1,0 +1,68 @@
+"""The outbox publisher: the runs table's stream → EventBridge (and a safety-net execution start).
+
+Records are handled strictly in order. On the first record that cannot be published, the handler
+reports that record (``batchItemFailures``) and stops: Lambda retries the batch from there, so a
+run's events never overtake each other. Events already sent may be sent again (at least once;
+subscribers dedupe on runId + sequence).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ..adapters.dynamo import deserialize, run_from_item
+from ..logic.events import status_change, to_entry
+from . import wiring
+
+logger = Logger(service="runplane-events")
+PUT_ATTEMPTS = 3
+
+
+def _images(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    data = record.get("dynamodb", {})
+    old = deserialize(data["OldImage"]) if data.get("OldImage") else None
+    new = deserialize(data["NewImage"]) if data.get("NewImage") else None
+    return old, new
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records", [])
+    pending: list[tuple[str, dict[str, Any]]] = []  # (sequence number, entry)
+    for record in records:
+        seqno = record["dynamodb"]["SequenceNumber"]
+        try:
+            old, new = _images(record)
+            if record.get("eventName") == "INSERT" and new and new.get("type") == "run" and new["status"] == "pending":
+                # The API starts the execution right after the write; if it died in between, this does.
+                wiring.executions().start(run_from_item(new))
+            detail = status_change(old, new)
+        except Exception:
+            logger.exception("could not process stream record", sequence_number=seqno)
+            return _fail_from(pending, seqno)
+        if detail is not None:
+            pending.append((seqno, to_entry(detail)))
+    return _fail_from(pending, None)
+
+
+def _fail_from(pending: list[tuple[str, dict[str, Any]]], failed_seqno: str | None) -> dict[str, Any]:
+    """Publish ``pending`` in order; report the first record that could not be published."""
+    remaining = pending
+    for _ in range(PUT_ATTEMPTS):
+        if not remaining:
+            break
+        failed = wiring.event_sink().put([entry for _, entry in remaining])
+        if not failed:
+            remaining = []
+            break
+        # Keep order: everything from the first failed entry on is sent again.
+        remaining = remaining[min(failed):]
+    if remaining:
+        logger.warning("events not published; the stream will retry", count=len(remaining))
+        return {"batchItemFailures": [{"itemIdentifier": remaining[0][0]}]}
+    if failed_seqno is not None:
+        return {"batchItemFailures": [{"itemIdentifier": failed_seqno}]}
+    return {"batchItemFailures": []}

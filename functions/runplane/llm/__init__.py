@@ -1,0 +1,4 @@
+"""Model providers behind one small interface (``ModelClient``).
+
+Importing this package does not import ``anthropic``; only ``anthropic_model`` does.
+"""

@@ -1,0 +1,118 @@
+"""Claude through the official ``anthropic`` SDK: the Anthropic API or Amazon Bedrock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import httpx
+
+from .base import (
+    ModelError,
+    ModelOverloaded,
+    ModelRequest,
+    ModelRequestRejected,
+    ModelResponse,
+    ModelThrottled,
+    ModelUnavailable,
+)
+
+
+class AnthropicModel:
+    """Wraps ``Anthropic`` or ``AnthropicBedrock``; both share ``messages.create`` and error types."""
+
+    def __init__(self, sdk: anthropic.Anthropic | anthropic.AnthropicBedrock, provider: str) -> None:
+        self.sdk = sdk
+        self.provider = provider
+
+    @classmethod
+    def anthropic(
+        cls,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 1,
+        http_client: httpx.Client | None = None,
+    ) -> AnthropicModel:
+        sdk = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, http_client=http_client
+        )
+        return cls(sdk, "anthropic")
+
+    @classmethod
+    def bedrock(
+        cls,
+        *,
+        region: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 1,
+        http_client: httpx.Client | None = None,
+    ) -> AnthropicModel:
+        sdk = anthropic.AnthropicBedrock(
+            aws_region=region, timeout=timeout, max_retries=max_retries, http_client=http_client
+        )
+        return cls(sdk, "bedrock")
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        kwargs: dict[str, Any] = {
+            "model": request.model_id,
+            "max_tokens": request.max_tokens,
+            "messages": request.messages,
+        }
+        if request.system:
+            kwargs["system"] = request.system
+        if request.tools:
+            kwargs["tools"] = request.tools
+        if request.tool_choice:
+            kwargs["tool_choice"] = request.tool_choice
+        try:
+            message = self.sdk.messages.create(**kwargs)
+        except anthropic.APIStatusError as exc:
+            raise classify_status(exc.status_code, _describe(exc)) from None
+        except anthropic.APITimeoutError as exc:
+            raise ModelUnavailable(f"the model request timed out: {exc}") from None
+        except anthropic.APIConnectionError as exc:
+            raise ModelUnavailable(f"could not reach the model provider: {exc}") from None
+        content = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
+        return ModelResponse(
+            content=[_wire_block(b) for b in content],
+            stop_reason=message.stop_reason or "end_turn",
+            input_tokens=message.usage.input_tokens,
+            output_tokens=message.usage.output_tokens,
+        )
+
+
+def classify_status(status: int, detail: str) -> ModelError:
+    if status == 429:
+        return ModelThrottled(f"the model provider is rate limiting requests (429): {detail}")
+    if status == 529:
+        return ModelOverloaded(f"the model provider is overloaded (529): {detail}")
+    if status >= 500 or status in (408, 409):
+        return ModelUnavailable(f"the model provider failed ({status}): {detail}")
+    return ModelRequestRejected(f"the model provider rejected the request ({status}): {detail}")
+
+
+def _describe(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return f"{error.get('type', 'error')}: {error['message']}"
+        if body.get("message"):
+            return str(body["message"])
+    return str(exc.message)
+
+
+_BLOCK_KEYS = {
+    "text": ("type", "text"),
+    "tool_use": ("type", "id", "name", "input"),
+    "thinking": ("type", "thinking", "signature"),
+    "redacted_thinking": ("type", "data"),
+}
+
+
+def _wire_block(block: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the fields the Messages API accepts back in a later request."""
+    keys = _BLOCK_KEYS.get(block.get("type", ""))
+    return {k: block[k] for k in keys if k in block} if keys else block

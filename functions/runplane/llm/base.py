@@ -1,0 +1,65 @@
+"""Provider-neutral model request/response, and the errors the state machine retries on.
+
+The exception class names are part of the contract with ``statemachines/agent_loop.asl.json``:
+Lambda reports them as ``errorType`` and the state machine's ``Retry`` matches them by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..schemas import ScriptedTurn
+
+
+@dataclass
+class ModelRequest:
+    model_id: str
+    system: str | None
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: dict[str, Any] | None = None
+    max_tokens: int = 4096
+    # Only the offline scripted provider reads these.
+    script: list[ScriptedTurn] | None = None
+    turn: int = 0
+
+
+@dataclass
+class ModelResponse:
+    content: list[dict[str, Any]]
+    stop_reason: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ModelError(Exception):
+    retryable = False
+
+
+class ModelThrottled(ModelError):
+    """429 / rate limited. Retried by the state machine with backoff."""
+
+    retryable = True
+
+
+class ModelOverloaded(ModelError):
+    """529 / overloaded. Retried by the state machine with backoff."""
+
+    retryable = True
+
+
+class ModelUnavailable(ModelError):
+    """5xx, connection errors and timeouts. Retried by the state machine with backoff."""
+
+    retryable = True
+
+
+class ModelRequestRejected(ModelError):
+    """400/401/403/404/413/422: retrying cannot help; the run fails with this reason."""
+
+
+class ModelClient(Protocol):
+    provider: str
+
+    def complete(self, request: ModelRequest) -> ModelResponse: ...

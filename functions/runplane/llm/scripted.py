@@ -1,0 +1,102 @@
+"""``scripted``: an offline, deterministic model provider.
+
+Used in local mode when no Anthropic key is set, in the tests and in the benchmark. For any prompt it
+finishes the run; for any result schema it answers with a conforming result. A run can script exact
+turns (text, tool calls, results, provider errors) with ``test.modelScript``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..logic.result import sample_instance
+from ..schemas import ScriptedTurn
+from .base import (
+    ModelError,
+    ModelOverloaded,
+    ModelRequest,
+    ModelRequestRejected,
+    ModelResponse,
+    ModelThrottled,
+    ModelUnavailable,
+)
+
+FINAL_TOOL = "final_result"
+
+_ERRORS: dict[str, tuple[type[ModelError], str]] = {
+    "throttled": (ModelThrottled, "the model provider is rate limiting requests (429): scripted"),
+    "overloaded": (ModelOverloaded, "the model provider is overloaded (529): scripted"),
+    "server_error": (ModelUnavailable, "the model provider failed (500): scripted"),
+    "timeout": (ModelUnavailable, "the model request timed out: scripted"),
+    "bad_request": (ModelRequestRejected, "the model provider rejected the request (400): scripted"),
+    "auth": (ModelRequestRejected, "the model provider rejected the request (401): scripted"),
+}
+
+
+class ScriptedModel:
+    provider = "scripted"
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        script = request.script or []
+        if request.turn < len(script):
+            blocks = self._scripted(request, script[request.turn])
+        else:
+            blocks = self._default(request)
+        tokens_in = sum(len(str(m.get("content", ""))) for m in request.messages) // 4 + 1
+        tokens_out = sum(len(str(b)) for b in blocks) // 4 + 1
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        return ModelResponse(content=blocks, stop_reason=stop, input_tokens=tokens_in, output_tokens=tokens_out)
+
+    def _scripted(self, request: ModelRequest, turn: ScriptedTurn) -> list[dict[str, Any]]:
+        if turn.error:
+            cls, message = _ERRORS[turn.error]
+            raise cls(message)
+        blocks: list[dict[str, Any]] = []
+        if turn.text:
+            blocks.append({"type": "text", "text": turn.text})
+        for i, call in enumerate(turn.tool_calls or []):
+            if call.reasoning:
+                blocks.append({"type": "text", "text": call.reasoning})
+            blocks.append(_tool_use(request.turn, i, call.name, call.input))
+        if turn.result is not None or turn.summary is not None:
+            blocks.append(
+                _tool_use(
+                    request.turn, len(blocks), FINAL_TOOL,
+                    {"result": turn.result, "summary": turn.summary or "Scripted result."},
+                )
+            )
+        if not blocks:
+            blocks.append({"type": "text", "text": "(scripted turn with no content)"})
+        return blocks
+
+    def _default(self, request: ModelRequest) -> list[dict[str, Any]]:
+        final = next((t for t in request.tools if t["name"] == FINAL_TOOL), None)
+        prompt = _first_user_text(request.messages)
+        if final is not None:
+            result_schema = final["input_schema"]["properties"]["result"]
+            result = sample_instance(result_schema)
+            summary = f"Produced a result conforming to the schema for: {_excerpt(prompt, 80)}"
+            return [_tool_use(request.turn, 0, FINAL_TOOL, {"result": result, "summary": summary})]
+        return [{"type": "text", "text": f"Scripted answer to: {_excerpt(prompt, 200)}"}]
+
+
+def _tool_use(turn: int, index: int, name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": f"toolu_scripted_{turn:03d}_{index:02d}", "name": name, "input": tool_input}
+
+
+def _first_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in messages:
+        if message["role"] != "user":
+            continue
+        content = message["content"]
+        if isinstance(content, str):
+            return content
+        for block in content:
+            if block.get("type") == "text":
+                return str(block["text"])
+    return ""
+
+
+def _excerpt(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

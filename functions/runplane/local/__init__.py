@@ -1,0 +1,1 @@
+"""Local mode: the same handlers and state machine on an embedded AWS emulator (moto)."""

@@ -1,0 +1,354 @@
+"""The embedded AWS emulator: moto's server in this process, holding runplane's resources.
+
+Glue lives here and only here:
+- moto wants Docker to run a Lambda; we run the function's handler in-process instead, with a
+  Lambda-like context, and report errors the way Lambda does (``errorType`` → ASL error names);
+- moto does not deliver a DynamoDB stream to Lambda the way AWS does; a poller thread reads the
+  stream and invokes the stream function with batches, honouring ``batchItemFailures``;
+- tests may shrink the state machine's real sleeps (Retry back-off) with ``sleep_scale``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from .. import resources
+from ..adapters import clients
+from ..config import reset_settings_cache
+from ..handlers import wiring
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+PREFIX = "runplane"
+
+
+@dataclass
+class LocalNames:
+    table: str = f"{PREFIX}-runs"
+    bucket: str = f"{PREFIX}-blobs"
+    bus: str = PREFIX
+    state_machine: str = f"{PREFIX}-agent-loop"
+    role: str = f"{PREFIX}-local"
+
+    def function(self, key: str) -> str:
+        return f"{PREFIX}-{key.replace('_', '-')}"
+
+
+class _Context:
+    """The parts of Lambda's context object that handlers (and Powertools) read."""
+
+    def __init__(self, name: str, memory: int, timeout: int) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.memory_limit_in_mb = memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, timeout: int) -> tuple[str, bool]:
+    """Run a handler as Lambda would: (payload, errored). Errors become Lambda's error payload."""
+    module_name, func_name = handler_path.rsplit(".", 1)
+    func: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), func_name)
+    try:
+        result = func(event, _Context(name, memory, timeout))
+        return json.dumps(result), False
+    except Exception as exc:
+        payload = {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "requestId": "",
+            "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+        }
+        return json.dumps(payload), True
+
+
+def _patch_moto(sleep_scale: float) -> None:
+    from moto.awslambda.models import LambdaFunction
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        payload = event if event is not None else {}
+        if isinstance(payload, str | bytes):
+            payload = json.loads(payload or "{}")
+        body, errored = invoke_in_process(
+            self.handler, payload, self.function_name, int(self.memory_size or 128), int(self.timeout or 3)
+        )
+        return body, errored, ""
+
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+
+    class _ScaledTime:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            time.sleep(seconds * sleep_scale)
+
+    retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class Emulator:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sleep_scale: float = 1.0,
+        settings_env: dict[str, str] | None = None,
+        stream_poll_seconds: float = 0.02,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.sleep_scale = sleep_scale
+        self.names = LocalNames()
+        self.extra_env = settings_env or {}
+        self.stream_poll_seconds = stream_poll_seconds
+        self._server: Any = None
+        self._poller: StreamPoller | None = None
+        self.state_machine_arn = ""
+        self.table_stream_arn = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def environment(self) -> dict[str, str]:
+        """What every function (and the local API) sees: the same variables the CDK stack sets."""
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "MOTO_PORT": str(self.port),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "runplane",
+            "RUNPLANE_TABLE_NAME": self.names.table,
+            "RUNPLANE_BLOB_BUCKET": self.names.bucket,
+            "RUNPLANE_EVENT_BUS_NAME": self.names.bus,
+            "RUNPLANE_STATE_MACHINE_ARN": (
+                f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.names.state_machine}"
+            ),
+        }
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> Emulator:
+        from moto.server import ThreadedMotoServer
+
+        _patch_moto(self.sleep_scale)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(self.environment())
+        clients.reset()
+        wiring.reset()
+        reset_settings_cache()
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self._provision()
+        self._poller = StreamPoller(self.table_stream_arn, self.names.function("stream"), self.stream_poll_seconds)
+        self._poller.start()
+        return self
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id="local", aws_secret_access_key="local",
+        )
+
+    def _provision(self) -> None:
+        iam, ddb = self.client("iam"), self.client("dynamodb")
+        role_arn = iam.create_role(
+            RoleName=self.names.role,
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        gsi, gsi_pk, gsi_sk = resources.TABLE_GSI
+        table = ddb.create_table(
+            TableName=self.names.table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": "S"}
+                for n in (resources.TABLE_PARTITION_KEY, resources.TABLE_SORT_KEY, gsi_pk, gsi_sk)
+            ],
+            KeySchema=[
+                {"AttributeName": resources.TABLE_PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": resources.TABLE_SORT_KEY, "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": gsi,
+                    "KeySchema": [
+                        {"AttributeName": gsi_pk, "KeyType": "HASH"},
+                        {"AttributeName": gsi_sk, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": resources.TABLE_STREAM_VIEW},
+        )
+        self.table_stream_arn = table["TableDescription"]["LatestStreamArn"]
+        self.client("s3").create_bucket(Bucket=self.names.bucket)
+        self.client("events").create_event_bus(Name=self.names.bus)
+        lam = self.client("lambda")
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as zf:
+            zf.writestr("README.txt", "runplane local mode runs handlers in-process from the source tree")
+        arns: dict[str, str] = {}
+        for spec in resources.FUNCTIONS.values():
+            arns[spec.key] = lam.create_function(
+                FunctionName=self.names.function(spec.key),
+                Runtime="python3.13",
+                Role=role_arn,
+                Handler=spec.handler,
+                Code={"ZipFile": code.getvalue()},
+                Description=spec.description,
+                Timeout=spec.timeout_seconds,
+                MemorySize=spec.memory_mb,
+                Environment={"Variables": {k: v for k, v in self.environment().items() if k.startswith("RUNPLANE_")}},
+            )["FunctionArn"]
+        definition = resources.load_definition({"AgentStepFunctionArn": arns["agent_step"]})
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name=self.names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
+        )["stateMachineArn"]
+
+    def stop(self) -> None:
+        if self._poller:
+            self._poller.stop()
+        if self._server:
+            try:
+                self._stop_executions()
+            finally:
+                self._server.stop()
+                self._server = None
+
+    def _stop_executions(self) -> None:
+        sfn = self.client("stepfunctions")
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
+        ):
+            for execution in page["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="emulator stopped")
+
+    def wait_for_stream(self, timeout: float = 10.0) -> None:
+        """Block until the stream poller has delivered every record written so far (tests)."""
+        assert self._poller is not None
+        self._poller.drain(timeout)
+
+
+class StreamPoller(threading.Thread):
+    """Delivers the runs table's stream to the stream function, as Lambda's event source mapping
+    does on AWS: in order, in batches, retrying from the first record the function reports failed."""
+
+    BATCH = 100
+
+    def __init__(self, stream_arn: str, function_name: str, interval: float) -> None:
+        super().__init__(name="runplane-stream-poller", daemon=True)
+        self.stream_arn = stream_arn
+        self.function_name = function_name
+        self.interval = interval
+        self._halt = threading.Event()
+        self._idle = threading.Event()
+        self._after: str | None = None
+        self._at: str | None = None
+        self.delivered = 0
+        self.errors = 0
+
+    def _client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    def run(self) -> None:
+        streams, lam = self._client("dynamodbstreams"), self._client("lambda")
+        shard = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        while not self._halt.is_set():
+            try:
+                records = self._fetch(streams, shard)
+            except Exception:
+                self.errors += 1
+                self._halt.wait(0.2)
+                continue
+            if not records:
+                self._idle.set()
+                self._halt.wait(self.interval)
+                continue
+            self._idle.clear()
+            self._deliver(lam, records)
+
+    def _fetch(self, streams: Any, shard: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard}
+        if self._at:
+            kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=self._at)
+        elif self._after:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self._after)
+        else:
+            kwargs.update(ShardIteratorType="TRIM_HORIZON")
+        iterator = streams.get_shard_iterator(**kwargs)["ShardIterator"]
+        return list(streams.get_records(ShardIterator=iterator, Limit=self.BATCH)["Records"])
+
+    def _deliver(self, lam: Any, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            record["eventSourceARN"] = self.stream_arn
+            record.setdefault("awsRegion", REGION)
+            data = record["dynamodb"]
+            if "ApproximateCreationDateTime" in data and not isinstance(data["ApproximateCreationDateTime"], int | float):
+                data["ApproximateCreationDateTime"] = data["ApproximateCreationDateTime"].timestamp()
+        resp = lam.invoke(FunctionName=self.function_name, Payload=json.dumps({"Records": records}, default=str))
+        body = json.loads(resp["Payload"].read() or b"{}")
+        failures = body.get("batchItemFailures") if isinstance(body, dict) else None
+        if resp.get("FunctionError") or failures:
+            self.errors += 1
+            self._at = failures[0]["itemIdentifier"] if failures else records[0]["dynamodb"]["SequenceNumber"]
+            self._halt.wait(0.2)
+            return
+        self._at = None
+        self._after = records[-1]["dynamodb"]["SequenceNumber"]
+        self.delivered += len(records)
+
+    def drain(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        self._idle.clear()
+        while not self._idle.wait(0.05):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the stream poller did not catch up")
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)

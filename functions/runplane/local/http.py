@@ -1,0 +1,104 @@
+"""The local stand-in for API Gateway: HTTP requests → API Gateway (REST, proxy) events → the API
+Lambda, invoked through the emulator's Lambda service, exactly as API Gateway invokes it on AWS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+import boto3
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from .emulator import ACCOUNT, REGION
+
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def to_proxy_event(request: Request) -> dict[str, Any]:
+    raw = request.get_data(cache=False)
+    try:
+        body: str | None = raw.decode("utf-8") if raw else None
+        is_b64 = False
+    except UnicodeDecodeError:
+        body, is_b64 = base64.b64encode(raw).decode(), True
+    query = {k: v for k, v in request.args.items()}
+    multi_query = {k: request.args.getlist(k) for k in request.args}
+    headers = {k: v for k, v in request.headers.items()}
+    now = time.time()
+    return {
+        "resource": "/{proxy+}",
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": {k: request.headers.getlist(k) for k in headers},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": {"proxy": request.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "stage": "local",
+            "requestId": str(uuid.uuid4()),
+            "httpMethod": request.method,
+            "path": request.path,
+            "resourcePath": "/{proxy+}",
+            "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+            "requestTimeEpoch": int(now * 1000),
+            "identity": {"sourceIp": request.remote_addr or "127.0.0.1", "userAgent": headers.get("User-Agent")},
+        },
+        "body": body,
+        "isBase64Encoded": is_b64,
+    }
+
+
+class ApiGatewayAdapter:
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self._lambda = boto3.client("lambda", region_name=REGION)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if (request.content_length or 0) > MAX_BODY:
+            response = Response(json.dumps({"message": "body: request too large"}), 413, mimetype="application/json")
+            return response(environ, start_response)
+        event = to_proxy_event(request)
+        result = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event))
+        payload = json.loads(result["Payload"].read() or b"{}")
+        if result.get("FunctionError") or "statusCode" not in payload:
+            response = Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
+            return response(environ, start_response)
+        body = payload.get("body") or ""
+        data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
+        response = Response(data, status=int(payload["statusCode"]))
+        for key, value in (payload.get("headers") or {}).items():
+            response.headers[key] = str(value)
+        for key, values in (payload.get("multiValueHeaders") or {}).items():
+            for value in values:
+                if response.headers.get(key) != str(value):
+                    response.headers.add(key, str(value))
+        return response(environ, start_response)
+
+
+class LocalApiServer:
+    def __init__(self, function_name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.server: BaseWSGIServer = make_server(host, port, ApiGatewayAdapter(function_name), threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="runplane-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalApiServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)

@@ -1,0 +1,23 @@
+"""Run names generated from the prompt when the caller gives none."""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+_FILLER = {"please", "can", "could", "you", "would", "kindly", "hey", "hi", "hello", "i", "want", "to", "me"}
+
+
+def name_from_prompt(prompt: str | None, max_words: int = 6, max_chars: int = 60) -> str:
+    words = _WORD.findall(prompt or "")
+    while words and words[0].lower() in _FILLER:
+        words.pop(0)
+    if not words:
+        return "Untitled run"
+    picked: list[str] = []
+    for word in words[:max_words]:
+        if len(" ".join([*picked, word])) > max_chars:
+            break
+        picked.append(word)
+    name = " ".join(picked) or words[0][:max_chars]
+    return name[0].upper() + name[1:]

@@ -1,0 +1,56 @@
+"""The resources runplane is made of: one description that both the CDK stack (``infra/``) and
+local mode (``runplane.local``) build from, so the emulator holds what ``cdk deploy`` creates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = REPO_ROOT / "statemachines" / "agent_loop.asl.json"
+
+TABLE_PARTITION_KEY = "PK"
+TABLE_SORT_KEY = "SK"
+TABLE_GSI = ("GSI1", "GSI1PK", "GSI1SK")
+TABLE_STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+
+EVENT_SOURCE = "runplane"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    key: str
+    handler: str
+    description: str
+    timeout_seconds: int
+    memory_mb: int
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.key: spec
+    for spec in (
+        FunctionSpec("api", "runplane.handlers.api.handler", "runplane HTTPS API", 29, 512),
+        FunctionSpec(
+            "agent_step", "runplane.handlers.agent_step.handler",
+            "runplane agent loop step (model turns)", 300, 1024,
+        ),
+        FunctionSpec(
+            "stream", "runplane.handlers.stream.handler",
+            "runplane outbox: runs table stream -> EventBridge", 60, 256,
+        ),
+    )
+}
+
+# Placeholders in the ASL file, filled by CDK (DefinitionSubstitutions) and by local mode.
+ASL_SUBSTITUTIONS = ("AgentStepFunctionArn",)
+
+
+def load_definition(substitutions: dict[str, str]) -> str:
+    text = ASL_PATH.read_text()
+    missing = set(ASL_SUBSTITUTIONS) - set(substitutions)
+    if missing:
+        raise ValueError(f"missing substitutions: {sorted(missing)}")
+    for key, value in substitutions.items():
+        text = text.replace("${" + key + "}", value)
+    return text

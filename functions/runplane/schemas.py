@@ -1,0 +1,277 @@
+"""Pydantic models at the API boundary and for what runplane stores."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from .ids import RUN_ID_PATTERN
+from .status import RunStatus
+
+FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_FN_RE = re.compile(FUNCTION_NAME_PATTERN)
+METADATA_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+_META_KEY_RE = re.compile(METADATA_KEY_PATTERN)
+MAX_METADATA_ENTRIES = 20
+
+
+def _check_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    # Imported here: jsonschema's validators module costs ~60 ms to import, only needed for schemas.
+    from .logic.result import check_schema
+
+    check_schema(schema)
+    return schema
+
+
+JsonSchema = Annotated[dict[str, Any], AfterValidator(_check_json_schema)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FunctionReference(Strict):
+    """Inferable's ``{service, function}`` reference; runplane functions live in one namespace."""
+
+    function: str = Field(pattern=FUNCTION_NAME_PATTERN)
+    service: str | None = None
+
+
+def function_name(ref: str | FunctionReference) -> str:
+    return ref if isinstance(ref, str) else ref.function
+
+
+class OnStatusChange(Strict):
+    """Where a run reports its own status changes: a signed webhook, or a function."""
+
+    webhook: AnyHttpUrl | None = None
+    function: Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)] | FunctionReference | None = None
+    statuses: list[RunStatus] | None = Field(
+        default=None, description="Only these statuses notify; all when absent."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OnStatusChange:
+        if (self.webhook is None) == (self.function is None):
+            raise ValueError("give exactly one of 'webhook' or 'function'")
+        return self
+
+
+class FunctionMock(Strict):
+    output: dict[str, Any]
+
+
+ScriptedError = Literal["throttled", "overloaded", "server_error", "timeout", "bad_request", "auth"]
+
+
+class ScriptedToolCall(Strict):
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    reasoning: str | None = None
+
+
+class ScriptedTurn(Strict):
+    """One model turn for the offline ``scripted`` provider (ignored by real providers)."""
+
+    text: str | None = None
+    tool_calls: list[ScriptedToolCall] | None = Field(default=None, alias="toolCalls")
+    result: Any = None
+    summary: str | None = None
+    error: ScriptedError | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TestOptions(Strict):
+    enabled: bool = False
+    mocks: dict[str, FunctionMock] | None = None
+    model_script: list[ScriptedTurn] | None = Field(default=None, alias="modelScript", max_length=200)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RunConfigReference(Strict):
+    id: str = Field(min_length=1, max_length=128)
+    input: dict[str, Any] | None = None
+
+
+class CreateRunRequest(Strict):
+    """Body of ``POST /clusters/{clusterId}/runs`` (Inferable's run API)."""
+
+    id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
+    initial_prompt: str | None = Field(default=None, alias="initialPrompt", max_length=200_000)
+    system_prompt: str | None = Field(default=None, alias="systemPrompt", max_length=100_000)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    model: str | None = None
+    result_schema: JsonSchema | None = Field(default=None, alias="resultSchema")
+    attached_functions: list[Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)] | FunctionReference] | None = (
+        Field(default=None, alias="attachedFunctions", max_length=128)
+    )
+    on_status_change: OnStatusChange | None = Field(default=None, alias="onStatusChange")
+    metadata: dict[str, Annotated[str, Field(max_length=1024)]] | None = None
+    context: dict[str, Any] | None = None
+    reasoning_traces: bool = Field(default=True, alias="reasoningTraces")
+    call_summarization: bool = Field(default=True, alias="callSummarization")
+    interactive: bool = True
+    test: TestOptions | None = None
+    config: RunConfigReference | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_METADATA_ENTRIES:
+            raise ValueError(f"at most {MAX_METADATA_ENTRIES} entries")
+        for key in value:
+            if not _META_KEY_RE.match(key):
+                raise ValueError(f"key '{key}' must match {METADATA_KEY_PATTERN}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_prompt(self) -> CreateRunRequest:
+        if not (self.initial_prompt and self.initial_prompt.strip()) and self.config is None:
+            raise ValueError("'initialPrompt' is required (a non-empty string)")
+        return self
+
+
+class Usage(BaseModel):
+    input_tokens: int = Field(default=0, alias="inputTokens")
+    output_tokens: int = Field(default=0, alias="outputTokens")
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Run(BaseModel):
+    """A run as runplane stores it."""
+
+    id: str
+    cluster_id: str
+    name: str
+    status: RunStatus
+    seq: int = 1
+    created_at: str
+    updated_at: str
+    request_hash: str
+    initial_prompt: str | None = None
+    system_prompt: str | None = None
+    model: str
+    provider: str
+    model_id: str
+    result_schema: dict[str, Any] | None = None
+    attached_functions: list[str] | None = None
+    on_status_change: dict[str, Any] | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    context: dict[str, Any] | None = None
+    reasoning_traces: bool = True
+    call_summarization: bool = True
+    interactive: bool = True
+    test: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    result: Any = None
+    summary: str | None = None
+    result_error: str | None = None
+    failure_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    turns: int = 0
+    repairs: int = 0
+
+
+class RunView(BaseModel):
+    """What ``GET /clusters/{clusterId}/runs/{runId}`` returns."""
+
+    id: str
+    name: str
+    status: RunStatus
+    result: Any = None
+    summary: str | None = None
+    failure_reason: str | None = Field(default=None, alias="failureReason")
+    result_error: str | None = Field(default=None, alias="resultError")
+    metadata: dict[str, str]
+    model: str
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+    usage: Usage
+    test: bool
+    interactive: bool
+    attached_functions: list[str] | None = Field(default=None, alias="attachedFunctions")
+    model_config = ConfigDict(populate_by_name=True)
+
+    @classmethod
+    def of(cls, run: Run) -> RunView:
+        return cls(
+            id=run.id,
+            name=run.name,
+            status=run.status,
+            result=run.result,
+            summary=run.summary,
+            failure_reason=run.failure_reason,
+            result_error=run.result_error,
+            metadata=run.metadata,
+            model=run.model if run.provider != "scripted" else f"scripted:{run.model}",
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            usage=run.usage,
+            test=bool(run.test and run.test.get("enabled")),
+            interactive=run.interactive,
+            attached_functions=run.attached_functions,
+        )
+
+
+class RunSummaryView(BaseModel):
+    id: str
+    name: str
+    status: RunStatus
+    metadata: dict[str, str]
+    model: str
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+    test: bool
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class RunList(BaseModel):
+    runs: list[RunSummaryView]
+    next_cursor: str | None = Field(default=None, alias="nextCursor")
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CreatedRun(BaseModel):
+    id: str
+
+
+class CreateClusterRequest(Strict):
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str | None = Field(default=None, max_length=200)
+    description: str = Field(default="", max_length=2000)
+
+
+class Cluster(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    created_at: str = Field(alias="createdAt")
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Message(BaseModel):
+    """One conversation message (Anthropic Messages format), stored one per item."""
+
+    index: int
+    role: Literal["user", "assistant"]
+    kind: Literal["human", "agent", "tool-result", "repair", "notice"]
+    content: list[dict[str, Any]]
+    created_at: str
+
+
+def is_function_name(value: str) -> bool:
+    return bool(_FN_RE.match(value))
