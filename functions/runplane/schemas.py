@@ -88,6 +88,9 @@ class ScriptedTurn(Strict):
     result: Any = None
     summary: str | None = None
     error: ScriptedError | None = None
+    times: int | None = Field(
+        default=None, ge=1, description="With 'error': fail only this many attempts, then answer."
+    )
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-import httpx
+import httpx2
 
 from .base import (
     ModelError,
@@ -33,7 +33,7 @@ class AnthropicModel:
         base_url: str | None = None,
         timeout: float = 120.0,
         max_retries: int = 1,
-        http_client: httpx.Client | None = None,
+        http_client: httpx2.Client | None = None,
     ) -> AnthropicModel:
         sdk = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, http_client=http_client
@@ -47,7 +47,7 @@ class AnthropicModel:
         region: str | None = None,
         timeout: float = 120.0,
         max_retries: int = 1,
-        http_client: httpx.Client | None = None,
+        http_client: httpx2.Client | None = None,
     ) -> AnthropicModel:
         sdk = anthropic.AnthropicBedrock(
             aws_region=region, timeout=timeout, max_retries=max_retries, http_client=http_client

@@ -23,6 +23,7 @@ class ModelRequest:
     # Only the offline scripted provider reads these.
     script: list[ScriptedTurn] | None = None
     turn: int = 0
+    run_id: str = ""
 
 
 @dataclass

@@ -7,6 +7,7 @@ turns (text, tool calls, results, provider errors) with ``test.modelScript``.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ..logic.result import sample_instance
@@ -36,6 +37,11 @@ _ERRORS: dict[str, tuple[type[ModelError], str]] = {
 class ScriptedModel:
     provider = "scripted"
 
+    def __init__(self) -> None:
+        # Attempts per (run, turn), so that an error scripted ``times`` times gives way on a retry.
+        self._attempts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
     def complete(self, request: ModelRequest) -> ModelResponse:
         script = request.script or []
         if request.turn < len(script):
@@ -49,8 +55,12 @@ class ScriptedModel:
 
     def _scripted(self, request: ModelRequest, turn: ScriptedTurn) -> list[dict[str, Any]]:
         if turn.error:
-            cls, message = _ERRORS[turn.error]
-            raise cls(message)
+            with self._lock:
+                key = (request.run_id, request.turn)
+                attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
+            if turn.times is None or attempt <= turn.times:
+                cls, message = _ERRORS[turn.error]
+                raise cls(message)
         blocks: list[dict[str, Any]] = []
         if turn.text:
             blocks.append({"type": "text", "text": turn.text})
@@ -65,18 +75,16 @@ class ScriptedModel:
                     {"result": turn.result, "summary": turn.summary or "Scripted result."},
                 )
             )
-        if not blocks:
-            blocks.append({"type": "text", "text": "(scripted turn with no content)"})
-        return blocks
+        return blocks or self._default(request)
 
     def _default(self, request: ModelRequest) -> list[dict[str, Any]]:
         final = next((t for t in request.tools if t["name"] == FINAL_TOOL), None)
         prompt = _first_user_text(request.messages)
         if final is not None:
-            result_schema = final["input_schema"]["properties"]["result"]
-            result = sample_instance(result_schema)
+            # Sample the whole tool input: it carries the schema's hoisted $defs.
+            sample = sample_instance(final["input_schema"])
             summary = f"Produced a result conforming to the schema for: {_excerpt(prompt, 80)}"
-            return [_tool_use(request.turn, 0, FINAL_TOOL, {"result": result, "summary": summary})]
+            return [_tool_use(request.turn, 0, FINAL_TOOL, {"result": sample["result"], "summary": summary})]
         return [{"type": "text", "text": f"Scripted answer to: {_excerpt(prompt, 200)}"}]
 
 

@@ -142,6 +142,7 @@ class AgentSteps:
             max_tokens=self.settings.max_output_tokens,
             script=script,
             turn=turn,
+            run_id=run.id,
         )
 
     def _after_assistant(self, run: Run, messages: list[Message]) -> Next:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+_TRAILING = {"a", "an", "the", "in", "on", "of", "to", "for", "and", "or", "with", "at", "by", "from", "into"}
 _FILLER = {"please", "can", "could", "you", "would", "kindly", "hey", "hi", "hello", "i", "want", "to", "me"}
 
 
@@ -19,5 +20,7 @@ def name_from_prompt(prompt: str | None, max_words: int = 6, max_chars: int = 60
         if len(" ".join([*picked, word])) > max_chars:
             break
         picked.append(word)
+    while len(picked) > 1 and picked[-1].lower() in _TRAILING:
+        picked.pop()
     name = " ".join(picked) or words[0][:max_chars]
     return name[0].upper() + name[1:]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Lambda handlers log JSON through Powertools; keep test output readable.
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+def emulator_settings(**overrides: str) -> dict[str, str]:
+    env = {
+        "RUNPLANE_MODEL_PROVIDER": "scripted",
+        "RUNPLANE_MAX_TURNS": "8",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="module")
+def emulator_env() -> dict[str, str]:
+    """Override per module to configure the emulator's functions (e.g. the model provider)."""
+    return emulator_settings()
+
+
+@pytest.fixture(scope="module")
+def harness(emulator_env: dict[str, str]) -> Iterator[object]:
+    from runplane.local.emulator import Emulator
+
+    from tests.support.harness import Harness
+
+    emulator = Emulator(sleep_scale=0.005, settings_env=emulator_env).start()
+    h = Harness(emulator)
+    try:
+        yield h
+    finally:
+        h.close()
+        emulator.stop()

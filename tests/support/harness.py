@@ -1,0 +1,137 @@
+"""Test harness: one emulator per test module, the real API handler, and helpers to wait for runs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from runplane.handlers import wiring
+from runplane.local.emulator import Emulator
+from runplane.local.http import LocalApiServer
+from runplane.schemas import CreateClusterRequest
+
+TERMINAL = {"done", "failed", "cancelled"}
+
+
+class Harness:
+    """Wraps a started emulator: create clusters and runs through the real API handler, poll them,
+    and read status events through an EventBridge rule → SQS queue, as a subscriber would."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.sqs = emulator.client("sqs")
+        self.events = emulator.client("events")
+        self.sfn = emulator.client("stepfunctions")
+        self._server: LocalApiServer | None = None
+
+    # -- API through the real Lambda handler (API Gateway proxy events) ------------------------
+    def api(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
+            raw_body: str | None = None) -> tuple[int, Any]:
+        lam = self.emulator.client("lambda")
+        event = {
+            "resource": "/{proxy+}", "path": path, "httpMethod": method,
+            "headers": {"content-type": "application/json"}, "multiValueHeaders": {},
+            "queryStringParameters": query or None,
+            "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+            "pathParameters": None, "stageVariables": None,
+            "requestContext": {"requestId": str(uuid.uuid4()), "stage": "test", "httpMethod": method,
+                               "path": path, "resourcePath": "/{proxy+}", "identity": {"sourceIp": "127.0.0.1"}},
+            "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
+            "isBase64Encoded": False,
+        }
+        resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
+        assert "FunctionError" not in resp, resp["Payload"].read()
+        payload = json.loads(resp["Payload"].read())
+        body_text = payload.get("body") or "null"
+        return payload["statusCode"], json.loads(body_text)
+
+    def cluster(self, cluster_id: str | None = None) -> str:
+        cluster_id = cluster_id or f"c-{uuid.uuid4().hex[:10]}"
+        wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id))
+        return cluster_id
+
+    def create_run(self, cluster_id: str, body: dict[str, Any]) -> str:
+        status, payload = self.api("POST", f"/clusters/{cluster_id}/runs", body)
+        assert status == 201, payload
+        return str(payload["id"])
+
+    def get_run(self, cluster_id: str, run_id: str) -> dict[str, Any]:
+        status, payload = self.api("GET", f"/clusters/{cluster_id}/runs/{run_id}")
+        assert status == 200, payload
+        return dict(payload)
+
+    def wait_run(self, cluster_id: str, run_id: str, statuses: set[str] = TERMINAL, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get_run(cluster_id, run_id)
+            if run["status"] in statuses:
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} still {run['status']} after {timeout}s")
+            time.sleep(0.05)
+
+    def run_to_end(self, cluster_id: str, body: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        return self.wait_run(cluster_id, self.create_run(cluster_id, body), timeout=timeout)
+
+    # -- the state machine ---------------------------------------------------------------------
+    def execution_arn(self, run_id: str) -> str:
+        return f"{self.emulator.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}"
+
+    def wait_execution(self, run_id: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = self.sfn.describe_execution(executionArn=self.execution_arn(run_id))
+            if desc["status"] != "RUNNING":
+                return dict(desc)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"execution {run_id} still running")
+            time.sleep(0.05)
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self.sfn.get_execution_history(executionArn=self.execution_arn(run_id))["events"])
+
+    # -- events, as a subscriber sees them -----------------------------------------------------
+    def subscribe(self, pattern: dict[str, Any] | None = None) -> str:
+        """An EventBridge rule on the runplane bus with an SQS target; returns the queue URL."""
+        name = f"sink-{uuid.uuid4().hex[:8]}"
+        queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self.events.put_rule(
+            Name=name, EventBusName=self.emulator.names.bus,
+            EventPattern=json.dumps(pattern or {"source": ["runplane"], "detail-type": ["Run Status Changed"]}),
+        )
+        self.events.put_targets(Rule=name, EventBusName=self.emulator.names.bus,
+                                Targets=[{"Id": "sqs", "Arn": queue_arn}])
+        return str(queue_url)
+
+    def received(self, queue_url: str, run_id: str | None = None, until_status: str | None = None,
+                 timeout: float = 15) -> list[dict[str, Any]]:
+        """Events received on the queue (for one run, if given), waiting for ``until_status``."""
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            msgs = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            for m in msgs.get("Messages", []):
+                events.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            mine = [e for e in events if run_id is None or e["detail"]["runId"] == run_id]
+            if until_status is None and not msgs.get("Messages"):
+                return mine
+            if until_status and any(e["detail"]["status"] == until_status for e in mine):
+                return mine
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no '{until_status}' event; got {[e['detail']['status'] for e in mine]}")
+            time.sleep(0.05)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    def http_server(self) -> LocalApiServer:
+        if self._server is None:
+            self._server = LocalApiServer(self.emulator.names.function("api"), port=0).start()
+        return self._server
+
+    def close(self) -> None:
+        if self._server:
+            self._server.stop()
