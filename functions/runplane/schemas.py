@@ -110,7 +110,7 @@ class CreateRunRequest(Strict):
     """Body of ``POST /clusters/{clusterId}/runs`` (Inferable's run API)."""
 
     id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
-    initial_prompt: str | None = Field(default=None, alias="initialPrompt", max_length=200_000)
+    initial_prompt: str = Field(alias="initialPrompt", min_length=1, max_length=200_000)
     system_prompt: str | None = Field(default=None, alias="systemPrompt", max_length=100_000)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     model: str | None = None
@@ -141,11 +141,12 @@ class CreateRunRequest(Strict):
                 raise ValueError(f"key '{key}' must match {METADATA_KEY_PATTERN}")
         return value
 
-    @model_validator(mode="after")
-    def _has_prompt(self) -> CreateRunRequest:
-        if not (self.initial_prompt and self.initial_prompt.strip()) and self.config is None:
-            raise ValueError("'initialPrompt' is required (a non-empty string)")
-        return self
+    @field_validator("initial_prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
 
 
 class Usage(BaseModel):

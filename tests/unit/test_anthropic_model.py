@@ -133,7 +133,7 @@ def test_request_the_sdk_sends_to_the_anthropic_api() -> None:
     sent = transport.requests[0]
     assert sent.method == "POST"
     assert str(sent.url) == "https://api.anthropic.com/v1/messages"
-    assert sent.headers["x-api-key"] == "test"
+    assert sent.headers["authorization"] == "Bearer test"  # anthropic 2.x sends the API key as a bearer token
     assert sent.headers["anthropic-version"]
     assert sent.headers["content-type"] == "application/json"
     assert transport.body() == {

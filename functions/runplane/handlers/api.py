@@ -128,6 +128,11 @@ def _conflict(exc: Exception) -> Response:
     return _json(409, {"message": str(exc)})
 
 
+@app.not_found
+def _no_route(exc: Exception) -> Response:
+    return _json(404, {"message": f"no route for {app.current_event.http_method} {app.current_event.path}"})
+
+
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
     logger.exception("unhandled error")

@@ -184,6 +184,10 @@ class Emulator:
         reset_settings_cache()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
+        # moto's state is process-wide: start from a clean slate (an earlier emulator may have run).
+        import requests
+
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self._provision()
         self._poller = StreamPoller(self.table_stream_arn, self.names.function("stream"), self.stream_poll_seconds)
         self._poller.start()

@@ -75,13 +75,13 @@ class ApiGatewayAdapter:
             return response(environ, start_response)
         body = payload.get("body") or ""
         data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
-        response = Response(data, status=int(payload["statusCode"]))
-        for key, value in (payload.get("headers") or {}).items():
-            response.headers[key] = str(value)
+        headers: list[tuple[str, str]] = []
         for key, values in (payload.get("multiValueHeaders") or {}).items():
-            for value in values:
-                if response.headers.get(key) != str(value):
-                    response.headers.add(key, str(value))
+            headers += [(key, str(v)) for v in values]
+        for key, value in (payload.get("headers") or {}).items():
+            if not any(k.lower() == key.lower() for k, _ in headers):
+                headers.append((key, str(value)))
+        response = Response(data, status=int(payload["statusCode"]), headers=headers)
         return response(environ, start_response)
 
 

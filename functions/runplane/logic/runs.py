@@ -58,10 +58,6 @@ class RunService:
         self.require_cluster(cluster_id)
         model = catalog.resolve(body.model, self.settings.default_model)
         provider = self.settings.model_provider
-        if body.config is not None and not body.initial_prompt:
-            raise InvalidRequest(
-                "run configurations are not supported yet: give 'initialPrompt'", field="initialPrompt"
-            )
         now = now_iso()
         run = Run(
             id=body.id or ulid(),
@@ -92,8 +88,7 @@ class RunService:
             test=body.test.model_dump(mode="json", by_alias=True, exclude_none=True) if body.test else None,
             config=body.config.model_dump(mode="json", exclude_none=True) if body.config else None,
         )
-        first = prompt_message(body.initial_prompt) if body.initial_prompt else None
-        existing = self.store.create_run(run, first)
+        existing = self.store.create_run(run, prompt_message(body.initial_prompt))
         if existing is not None:
             if existing.request_hash != run.request_hash:
                 raise Conflict(f"a run with id '{run.id}' already exists with a different body")

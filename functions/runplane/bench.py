@@ -1,0 +1,506 @@
+"""``runplane bench``: structural figures of the agent loop, measured in the local emulator.
+
+Every figure except throughput and import time is read from what Step Functions records (the
+execution history), so it is deterministic: state transitions per model turn (the bill and the
+25,000-event history cap), Lambda invocations per turn, and the largest state payload (the 256 KB
+cap that cannot be caught). Runs are created through the real API handler (an API Gateway proxy
+event, invoked through the emulator's Lambda service) and driven by the offline ``scripted`` model.
+
+Scenarios:
+  one_turn           one model turn, no result schema;
+  repair             a result schema; the model answers invalid, invalid, valid (3 turns);
+  long_conversation  6 turns of ~200 KB each (the conversation exceeds 1 MB; big messages go to S3);
+  throughput         N one-turn runs created back to back; wall time until every execution ended.
+Cold import time of each Lambda handler module is measured in fresh interpreters (median of 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+# Before any runplane/Powertools import: handlers log JSON to stdout, which would garble the report.
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+CLUSTER = "bench"
+PAD_BYTES = 200 * 1024  # one long turn's text: above the store's 200,000-byte inline limit
+LONG_TURNS = 6
+IMPORT_REPEATS = 3
+EXECUTION_TIMEOUT = 120.0
+
+TARGET_LOOP_TRANSITIONS_PER_TURN = 2
+TARGET_MAX_STATE_PAYLOAD = 8 * 1024
+
+SEVERITY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"severity": {"enum": ["low", "medium", "high"]}, "title": {"type": "string", "minLength": 3}},
+    "required": ["severity", "title"],
+}
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}},
+    "required": ["answer"],
+}
+# A bench-only marker, expanded to PAD_BYTES of text by the scripted model (see _padding_model).
+PAD_MARKER = "[[runplane-bench:pad]]"
+
+
+# -- the API, through the real Lambda handler ----------------------------------------------------
+def proxy_event(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway (REST, proxy integration) event, as tests/support/harness.py builds it."""
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()), "stage": "bench", "httpMethod": method, "path": path,
+            "resourcePath": "/{proxy+}", "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+class Bench:
+    def __init__(self, emulator: Any) -> None:
+        self.emulator = emulator
+        self.lam = emulator.client("lambda")
+        self.sfn = emulator.client("stepfunctions")
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        resp = self.lam.invoke(
+            FunctionName=self.emulator.names.function("api"), Payload=json.dumps(proxy_event(method, path, body))
+        )
+        raw = resp["Payload"].read()
+        if resp.get("FunctionError"):
+            raise RuntimeError(f"the api function failed: {raw[:500]!r}")
+        payload = json.loads(raw)
+        return int(payload["statusCode"]), json.loads(payload.get("body") or "null")
+
+    def create_run(self, body: dict[str, Any]) -> str:
+        status, payload = self.api("POST", f"/clusters/{CLUSTER}/runs", body)
+        if status != 201:
+            raise RuntimeError(f"POST /clusters/{CLUSTER}/runs answered {status}: {payload}")
+        return str(payload["id"])
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        status, payload = self.api("GET", f"/clusters/{CLUSTER}/runs/{run_id}")
+        if status != 200:
+            raise RuntimeError(f"GET run {run_id} answered {status}: {payload}")
+        return dict(payload)
+
+    def execution_arn(self, run_id: str) -> str:
+        return f"{self.emulator.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}"
+
+    def wait_executions(self, run_ids: list[str], timeout: float = EXECUTION_TIMEOUT) -> dict[str, str]:
+        """Block until no execution of ``run_ids`` is RUNNING; their final statuses."""
+        deadline = time.monotonic() + timeout
+        remaining, final = list(run_ids), {}
+        while remaining:
+            still = []
+            for run_id in remaining:
+                status = self.sfn.describe_execution(executionArn=self.execution_arn(run_id))["status"]
+                if status == "RUNNING":
+                    still.append(run_id)
+                else:
+                    final[run_id] = status
+            remaining = still
+            if remaining:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(remaining)} executions still running after {timeout}s")
+                time.sleep(0.02)
+        return final
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self.sfn.get_execution_history(executionArn=self.execution_arn(run_id))["events"])
+
+
+# -- reading the history ---------------------------------------------------------------------------
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+def payload_sizes(events: list[dict[str, Any]]) -> Iterator[tuple[int, str, str]]:
+    """(bytes, event type, state name) of every input/output/parameters a history event carries."""
+    state = ""
+    for event in events:
+        details = _details(event)
+        state = details.get("name", state)
+        for field in ("input", "output", "parameters"):
+            value = details.get(field)
+            if isinstance(value, str):
+                yield len(value.encode()), f"{event['type']}.{field}", state
+
+
+def analyse(events: list[dict[str, Any]], model_turns: int) -> dict[str, Any]:
+    entered = [e for e in events if e["type"].endswith("StateEntered")]
+    names = [e["stateEnteredEventDetails"]["name"] for e in entered]
+    terminal = sum(1 for e in entered if e["type"] in ("SucceedStateEntered", "FailStateEntered"))
+    lambda_calls = sum(
+        1 for e in events
+        if e["type"] == "LambdaFunctionScheduled"
+        or (e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"].get("resourceType") == "lambda")
+    )
+    sizes = list(payload_sizes(events))
+    biggest = max(sizes, default=(0, "", ""))
+    turns = max(model_turns, 1)
+    return {
+        "model_turns": model_turns,
+        "model_turn_states": names.count("ModelTurn"),
+        "history_events": len(events),
+        "states_entered": names,
+        "state_transitions": len(entered),
+        "terminal_transitions": terminal,
+        "loop_transitions_per_turn": round((len(entered) - terminal) / turns, 3),
+        "transitions_per_turn": round(len(entered) / turns, 3),
+        "lambda_invocations": lambda_calls,
+        "lambda_invocations_per_turn": round(lambda_calls / turns, 3),
+        "max_state_payload_bytes": biggest[0],
+        "max_state_payload_at": f"{biggest[1]} ({biggest[2]})" if biggest[1] else "",
+        "execution_status": next(
+            (e["type"].removeprefix("Execution").upper() for e in reversed(events)
+             if e["type"] in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")),
+            "RUNNING",
+        ),
+    }
+
+
+# -- the long conversation ---------------------------------------------------------------------------
+def _pad(turn: int) -> str:
+    head = f"Turn {turn}: a long answer. "
+    return head + ("lorem ipsum dolor sit amet " * (PAD_BYTES // 27 + 1))[: PAD_BYTES - len(head)]
+
+
+def long_script(text_of: Any) -> list[dict[str, Any]]:
+    turns: list[dict[str, Any]] = [
+        {"text": text_of(i), "toolCalls": [{"name": "lookup", "input": {"page": i}}]} for i in range(LONG_TURNS - 1)
+    ]
+    turns.append({"text": text_of(LONG_TURNS - 1), "result": {"answer": "42"}, "summary": "Read every page."})
+    return turns
+
+
+@contextlib.contextmanager
+def _padding_model() -> Iterator[None]:
+    """Bench-only: the scripted model expands PAD_MARKER texts to PAD_BYTES of text in-process.
+
+    Needed because a run stores ``test.modelScript`` inline in its DynamoDB item (400 KB cap), so a
+    conversation over 1 MB cannot be scripted through the API; the loop, the store and the state
+    machine run unchanged, only the model's words are produced here instead of read from the script.
+    """
+    from .llm.scripted import ScriptedModel
+
+    original = ScriptedModel._scripted
+
+    def scripted(self: Any, request: Any, turn: Any) -> list[dict[str, Any]]:
+        blocks = original(self, request, turn)
+        for block in blocks:
+            if block.get("type") == "text" and block.get("text") == PAD_MARKER:
+                block["text"] = _pad(request.turn)
+        return blocks
+
+    ScriptedModel._scripted = scripted  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ScriptedModel._scripted = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    log = logging.getLogger(logger_name)
+    was, log.disabled = log.disabled, True
+    try:
+        yield
+    finally:
+        log.disabled = was
+
+
+# -- scenarios -------------------------------------------------------------------------------------------
+def _finish(bench: Bench, run_id: str) -> tuple[dict[str, Any], Any]:
+    from .adapters.dynamo import DynamoRunStore
+    from .config import settings
+
+    bench.wait_executions([run_id])
+    view = bench.get_run(run_id)
+    stored = DynamoRunStore(settings()).get_run(CLUSTER, run_id)
+    if stored is None:
+        raise RuntimeError(f"run {run_id} is not in the store")
+    detail = analyse(bench.history(run_id), stored.turns)
+    detail.update(run_id=run_id, status=view["status"], result_error=view.get("resultError"))
+    return detail, stored
+
+
+def scenario_one_turn(bench: Bench) -> dict[str, Any]:
+    run_id = bench.create_run({"initialPrompt": "Say hello to the team in one sentence"})
+    return _finish(bench, run_id)[0]
+
+
+def scenario_repair(bench: Bench) -> dict[str, Any]:
+    script = [
+        {"result": {"severity": "urgent", "title": "Disk full"}, "summary": "first try"},
+        {"result": {"severity": "high", "title": 7}, "summary": "second try"},
+        {"result": {"severity": "high", "title": "Disk full"}, "summary": "The database disk is full."},
+    ]
+    run_id = bench.create_run({
+        "initialPrompt": "Classify the incident", "resultSchema": SEVERITY_SCHEMA,
+        "test": {"enabled": False, "modelScript": script},
+    })
+    return _finish(bench, run_id)[0]
+
+
+def scenario_long_conversation(bench: Bench) -> dict[str, Any]:
+    from .adapters.dynamo import DynamoRunStore
+    from .config import settings
+
+    body: dict[str, Any] = {
+        "initialPrompt": "Read every page and answer", "resultSchema": ANSWER_SCHEMA,
+        "test": {"enabled": False, "modelScript": long_script(_pad)},
+    }
+    script_bytes = len(json.dumps(body["test"]).encode())
+    with _quiet("runplane-api"):  # a refusal is expected today and logged by the handler as an error
+        status, payload = bench.api("POST", f"/clusters/{CLUSTER}/runs", body)
+    via = "modelScript through the API"
+    if status != 201:
+        via = (
+            f"the API refused the {script_bytes:,}-byte modelScript (HTTP {status}); turns padded in-process "
+            f"by the bench from a {LONG_TURNS}-turn script of markers"
+        )
+        body["test"]["modelScript"] = long_script(lambda _i: PAD_MARKER)
+        with _padding_model():
+            detail, stored = _finish(bench, bench.create_run(body))
+    else:
+        detail, stored = _finish(bench, str(payload["id"]))
+    cfg = settings()
+    sizes = [len(json.dumps(m.content, separators=(",", ":")).encode()) for m in DynamoRunStore(cfg).messages(stored)]
+    detail.update(
+        scripted_via=via,
+        api_status_for_full_script=status,
+        full_script_bytes=script_bytes,
+        messages=len(sizes),
+        conversation_bytes=sum(sizes),
+        largest_message_bytes=max(sizes, default=0),
+        messages_offloaded_to_s3=sum(1 for s in sizes if s > cfg.inline_message_bytes),
+    )
+    return detail
+
+
+def scenario_throughput(bench: Bench, runs: int) -> dict[str, Any]:
+    from .adapters.dynamo import DynamoRunStore
+    from .config import settings
+
+    started = time.perf_counter()
+    run_ids = [bench.create_run({"initialPrompt": f"Say hello to visitor {i}"}) for i in range(runs)]
+    created = time.perf_counter()
+    final = bench.wait_executions(run_ids)
+    ended = time.perf_counter()
+    store = DynamoRunStore(settings())
+    statuses: dict[str, int] = {}
+    for run_id in run_ids:
+        run = store.get_run(CLUSTER, run_id)
+        key = str(run.status) if run else "missing"
+        statuses[key] = statuses.get(key, 0) + 1
+    histories = [analyse(bench.history(r), 1) for r in run_ids]
+    biggest = max(histories, key=lambda h: h["max_state_payload_bytes"])
+    wall = ended - started
+    return {
+        "runs": runs,
+        "run_statuses": statuses,
+        "execution_statuses": sorted(set(final.values())),
+        "create_seconds": round(created - started, 3),
+        "wall_seconds": round(wall, 3),
+        "runs_per_second": round(runs / wall, 2) if wall > 0 else None,
+        "state_transitions": sorted({h["state_transitions"] for h in histories}),
+        "max_state_payload_bytes": biggest["max_state_payload_bytes"],
+        "max_state_payload_at": biggest["max_state_payload_at"],
+    }
+
+
+# -- cold imports ------------------------------------------------------------------------------------------
+_IMPORT_PROBE = (
+    "import importlib, sys, time\n"
+    "t = time.perf_counter()\n"
+    "importlib.import_module(sys.argv[1])\n"
+    "ms = (time.perf_counter() - t) * 1000\n"
+    "print(ms, 'anthropic' in sys.modules)\n"
+)
+
+
+def cold_imports(repeats: int = IMPORT_REPEATS) -> dict[str, dict[str, Any]]:
+    from . import resources
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "RUNPLANE_"))}
+    env.update(POWERTOOLS_LOG_LEVEL="WARNING", AWS_DEFAULT_REGION="us-east-1")
+    out: dict[str, dict[str, Any]] = {}
+    for spec in resources.FUNCTIONS.values():
+        module = spec.handler.rsplit(".", 1)[0]
+        samples, anthropic = [], False
+        for _ in range(repeats):
+            proc = subprocess.run(
+                [sys.executable, "-c", _IMPORT_PROBE, module], capture_output=True, text=True, env=env, check=False
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"importing {module} failed:\n{proc.stderr[-2000:]}")
+            ms, flag = proc.stdout.split()[-2:]
+            samples.append(float(ms))
+            anthropic = anthropic or flag == "True"
+        out[spec.key] = {
+            "module": module,
+            "median_ms": round(statistics.median(samples), 1),
+            "samples_ms": [round(s, 1) for s in samples],
+            "imports_anthropic": anthropic,
+        }
+    return out
+
+
+# -- the emulator -------------------------------------------------------------------------------------------
+def _reset_moto() -> None:
+    """Forget every resource a previous emulator created in this process (moto keeps its backends
+    in module globals, so a second ``Emulator().start()`` in one process fails on the IAM role)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
+@contextlib.contextmanager
+def running_emulator() -> Iterator[Any]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from .adapters import clients
+    from .config import reset_settings_cache
+    from .handlers import wiring
+    from .local.emulator import Emulator
+
+    saved = dict(os.environ)
+    _reset_moto()
+    emulator = Emulator(sleep_scale=0.01, settings_env={"RUNPLANE_MODEL_PROVIDER": "scripted"})
+    try:
+        emulator.start()
+        yield emulator
+    finally:
+        emulator.stop()
+        _reset_moto()
+        os.environ.clear()
+        os.environ.update(saved)
+        clients.reset()
+        wiring.reset()
+        reset_settings_cache()
+
+
+# -- report ----------------------------------------------------------------------------------------------------
+def run_bench(runs: int) -> dict[str, Any]:
+    imports = cold_imports()  # first, in fresh interpreters, before the emulator's threads compete for CPU
+    with running_emulator() as emulator:
+        from .handlers import wiring
+        from .schemas import CreateClusterRequest
+
+        wiring.run_service().create_cluster(CreateClusterRequest(id=CLUSTER, name=CLUSTER))
+        bench = Bench(emulator)
+        scenarios = {
+            "one_turn": scenario_one_turn(bench),
+            "repair": scenario_repair(bench),
+            "long_conversation": scenario_long_conversation(bench),
+        }
+        throughput = scenario_throughput(bench, runs)
+    turn_scenarios = scenarios.values()
+    biggest = max([*turn_scenarios, throughput], key=lambda s: s["max_state_payload_bytes"])
+    where = next(k for k, v in {**scenarios, "throughput": throughput}.items() if v is biggest)
+    return {
+        "transitions_per_turn": {k: v["transitions_per_turn"] for k, v in scenarios.items()},
+        "loop_transitions_per_turn": {k: v["loop_transitions_per_turn"] for k, v in scenarios.items()},
+        "transitions_per_run": {k: v["state_transitions"] for k, v in scenarios.items()},
+        "lambda_invocations_per_turn": {k: v["lambda_invocations_per_turn"] for k, v in scenarios.items()},
+        "max_state_payload_bytes": biggest["max_state_payload_bytes"],
+        "max_state_payload_at": f"{where}: {biggest['max_state_payload_at']}",
+        "conversation_bytes_long_run": scenarios["long_conversation"]["conversation_bytes"],
+        "runs_per_second": throughput["runs_per_second"],
+        "cold_import_ms": {k: v["median_ms"] for k, v in imports.items()},
+        "api_imports_anthropic": imports["api"]["imports_anthropic"],
+        "imports_anthropic": {k: v["imports_anthropic"] for k, v in imports.items()},
+        "targets": {
+            "loop_transitions_per_turn": f"<= {TARGET_LOOP_TRANSITIONS_PER_TURN} (no tools)",
+            "max_state_payload_bytes": f"<= {TARGET_MAX_STATE_PAYLOAD}",
+            "api_imports_anthropic": False,
+        },
+        "scenarios": {**scenarios, "throughput": throughput},
+        "cold_imports": imports,
+    }
+
+
+def _ok(good: bool) -> str:
+    return "ok" if good else "MISSED"
+
+
+def render(report: dict[str, Any]) -> str:
+    sc = report["scenarios"]
+    lines = [
+        "runplane bench: the agent loop in the local emulator (scripted model; figures from execution history)",
+        "",
+        f"{'scenario':<18} {'status':<7} {'turns':>5} {'states':>6} {'loop/turn':>9} {'all/turn':>8} "
+        f"{'lambda/turn':>11} {'max payload':>11}",
+    ]
+    for name in ("one_turn", "repair", "long_conversation"):
+        s = sc[name]
+        lines.append(
+            f"{name:<18} {s['status']:<7} {s['model_turns']:>5} {s['state_transitions']:>6} "
+            f"{s['loop_transitions_per_turn']:>9.2f} {s['transitions_per_turn']:>8.2f} "
+            f"{s['lambda_invocations_per_turn']:>11.2f} {s['max_state_payload_bytes']:>9} B"
+        )
+    for name in ("one_turn", "repair", "long_conversation"):
+        lines.append(f"  {name}: {' > '.join(sc[name]['states_entered'])}")
+    long_run, tp = sc["long_conversation"], sc["throughput"]
+    loop_max = max(report["loop_transitions_per_turn"].values())
+    imports = report["cold_imports"]
+    lines += [
+        "",
+        f"{'figure':<44} {'value':>14}   target",
+        f"{'state transitions per model turn (loop)':<44} {loop_max:>14.2f}   "
+        f"<= {TARGET_LOOP_TRANSITIONS_PER_TURN} without tools: {_ok(loop_max <= TARGET_LOOP_TRANSITIONS_PER_TURN)}",
+        f"{'  + terminal state, once per run':<44} {'+1':>14}   (Succeed/Fail state; 1 turn -> 3 per run)",
+        f"{'Lambda invocations per model turn':<44} "
+        f"{max(report['lambda_invocations_per_turn'].values()):>14.2f}   (agent-step only; API/stream not in history)",
+        f"{'largest state payload (all runs)':<44} {report['max_state_payload_bytes']:>12} B   "
+        f"<= {TARGET_MAX_STATE_PAYLOAD} B: {_ok(report['max_state_payload_bytes'] <= TARGET_MAX_STATE_PAYLOAD)}"
+        f"   at {report['max_state_payload_at']}",
+        f"{'conversation bytes, long run':<44} {long_run['conversation_bytes']:>12,} B   "
+        f"{long_run['messages']} messages, {long_run['messages_offloaded_to_s3']} in S3, "
+        f"largest {long_run['largest_message_bytes']:,} B",
+        f"{'  how the long run was scripted':<44} {'':>14}   {long_run['scripted_via']}",
+        f"{'throughput (' + str(tp['runs']) + ' one-turn runs)':<44} {tp['runs_per_second']:>10} r/s   "
+        f"wall {tp['wall_seconds']} s (creating {tp['create_seconds']} s), statuses {tp['run_statuses']}",
+    ]
+    for key, imp in imports.items():
+        label = f"cold import {imp['module']}"
+        lines.append(
+            f"{label:<44} {imp['median_ms']:>11.1f} ms   median of {imp['samples_ms']}, "
+            f"anthropic imported: {imp['imports_anthropic']}"
+            + (f" (must be False: {_ok(not imp['imports_anthropic'])})" if key == "api" else "")
+        )
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    report = run_bench(max(1, int(getattr(args, "runs", 20) or 20)))
+    if getattr(args, "json", False):
+        print(json.dumps(report, separators=(",", ":")), flush=True)
+    else:
+        print(render(report), flush=True)
+    return 0

@@ -1,0 +1,75 @@
+"""The agent loop: the agent-step function and the Standard state machine defined by
+``statemachines/agent_loop.asl.json`` (inlined, its placeholders filled by DefinitionSubstitutions)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+from runplane import resources
+
+from .functions import FunctionDefaults, runplane_function
+from .model import ModelAccess
+from .storage import Storage
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def definition_substitutions(text: str, values: Mapping[str, str]) -> dict[str, str]:
+    """The substitutions for the ASL text; refuses placeholders the stack has no value for (they would
+    reach Step Functions verbatim)."""
+    wanted = set(resources.ASL_SUBSTITUTIONS) | set(_PLACEHOLDER.findall(text))
+    missing = wanted - set(values)
+    if missing:
+        raise ValueError(f"no value for the ASL placeholders {sorted(missing)} of {resources.ASL_PATH.name}")
+    return {key: values[key] for key in sorted(wanted)}
+
+
+class AgentLoop(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        defaults: FunctionDefaults,
+        storage: Storage,
+        model: ModelAccess,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.step_function = runplane_function(
+            self, "StepFunction", resources.FUNCTIONS["agent_step"], defaults, environment=model.environment
+        )
+        # Conversation in the table, large message bodies in the bucket, and the model.
+        storage.table.grant_read_write_data(self.step_function)
+        storage.bucket.grant_read(self.step_function)
+        storage.bucket.grant_put(self.step_function)
+        model.grant_invoke(self.step_function)
+        # The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy small (AWS guidance).
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-agent-loop",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        definition = resources.ASL_PATH.read_text()
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(definition),
+            definition_substitutions=definition_substitutions(
+                definition, {"AgentStepFunctionArn": self.step_function.function_arn}
+            ),
+            # Errors with their input/cause; the payload carries ids only (the conversation is in DynamoDB).
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=True),
+            tracing_enabled=True,
+        )
+        # The state machine's role may invoke the agent-step function and nothing else.
+        self.step_function.grant_invoke(self.state_machine)

@@ -1,0 +1,66 @@
+"""Lambda functions from ``runplane.resources.FUNCTIONS``: one helper, the same settings everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from runplane.resources import FunctionSpec
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+@dataclass(frozen=True)
+class FunctionDefaults:
+    """What every runplane function shares: the one code asset and the common environment."""
+
+    code: lambda_.Code
+    # RUNPLANE_* settings (see runplane.config.Settings) common to every function.
+    environment: Mapping[str, str]
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+
+
+def service_name(spec: FunctionSpec) -> str:
+    return f"runplane-{spec.key.replace('_', '-')}"
+
+
+def runplane_function(
+    scope: Construct,
+    construct_id: str,
+    spec: FunctionSpec,
+    defaults: FunctionDefaults,
+    *,
+    environment: Mapping[str, str] | None = None,
+) -> lambda_.Function:
+    """A Lambda for ``spec``: Python 3.13 on arm64, X-Ray tracing, its own log group with retention."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=defaults.log_retention,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    env = {
+        **defaults.environment,
+        **(environment or {}),
+        "POWERTOOLS_SERVICE_NAME": service_name(spec),
+        "POWERTOOLS_METRICS_NAMESPACE": "runplane",
+    }
+    return lambda_.Function(
+        scope,
+        construct_id,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=spec.handler,
+        code=defaults.code,
+        description=spec.description,
+        timeout=Duration.seconds(spec.timeout_seconds),
+        memory_size=spec.memory_mb,
+        environment=env,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+    )

@@ -1,0 +1,109 @@
+"""RunplaneStack: composes the capability constructs; it holds no resources of its own but outputs.
+
+Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthropic``):
+
+- ``modelProvider``: ``bedrock`` | ``anthropic`` | ``scripted``. Default: ``anthropic`` when
+  ``anthropicSecretName`` is given, else ``bedrock`` (IAM only, so a bare ``cdk deploy`` works).
+- ``anthropicSecretName``: name of an existing Secrets Manager secret holding the Anthropic API key.
+- ``eventBusName``: name of the custom event bus (default ``runplane``; one per account and region).
+- ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default true),
+  needed once per account and region for access logging.
+
+The stack is environment-agnostic (no account or region lookups): it synthesizes offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from .agent_loop import AgentLoop
+from .api import Api
+from .bundling import lambda_code
+from .events import DEFAULT_BUS_NAME, Events, Outbox
+from .functions import FunctionDefaults
+from .model import ModelAccess, resolve_provider
+from .storage import Storage
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("false", "0", "no", "off", "")
+
+
+class RunplaneStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model_provider: str | None = None,
+        anthropic_secret_name: str | None = None,
+        event_bus_name: str | None = None,
+        api_gateway_cloud_watch_role: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        ctx = self.node.try_get_context
+        secret_name = anthropic_secret_name or ctx("anthropicSecretName") or None
+        provider = resolve_provider(model_provider or ctx("modelProvider"), secret_name)
+        bus_name = event_bus_name or ctx("eventBusName") or DEFAULT_BUS_NAME
+        cloud_watch_role = (
+            api_gateway_cloud_watch_role
+            if api_gateway_cloud_watch_role is not None
+            else _flag(ctx("apiGatewayCloudWatchRole"), True)
+        )
+
+        storage = Storage(self, "Storage")
+        events = Events(self, "Events", bus_name=bus_name)
+        model = ModelAccess(
+            self, "Model", provider=provider, anthropic_secret_name=secret_name if provider == "anthropic" else None
+        )
+        defaults = FunctionDefaults(
+            code=lambda_code(),  # one asset for every function
+            environment={
+                "RUNPLANE_TABLE_NAME": storage.table.table_name,
+                "RUNPLANE_BLOB_BUCKET": storage.bucket.bucket_name,
+                "RUNPLANE_EVENT_BUS_NAME": events.bus.event_bus_name,
+                "RUNPLANE_MODEL_PROVIDER": provider,
+            },
+        )
+        loop = AgentLoop(self, "AgentLoop", defaults=defaults, storage=storage, model=model)
+        api = Api(
+            self,
+            "Api",
+            defaults=defaults,
+            storage=storage,
+            state_machine=loop.state_machine,
+            cloud_watch_role=cloud_watch_role,
+        )
+        outbox = Outbox(
+            self,
+            "Outbox",
+            table=storage.table,
+            bus=events.bus,
+            state_machine=loop.state_machine,
+            defaults=defaults,
+        )
+
+        self.model_provider = provider
+        self.storage, self.events, self.agent_loop, self.api, self.outbox = storage, events, loop, api, outbox
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the runplane API (stage included)")
+        CfnOutput(self, "EventBusName", value=events.bus.event_bus_name, description="Run status events bus")
+        CfnOutput(self, "EventBusArn", value=events.bus.event_bus_arn)
+        CfnOutput(self, "StateMachineArn", value=loop.state_machine.state_machine_arn)
+        CfnOutput(self, "TableName", value=storage.table.table_name)
+        CfnOutput(self, "BlobBucketName", value=storage.bucket.bucket_name)
+        CfnOutput(
+            self,
+            "OutboxDeadLetterQueueUrl",
+            value=outbox.dead_letter_queue.queue_url,
+            description="Stream batches the event publisher gave up on (should stay empty)",
+        )
+        CfnOutput(self, "ModelProvider", value=provider)
