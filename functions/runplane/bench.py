@@ -309,7 +309,11 @@ def scenario_throughput(bench: Bench, runs: int) -> dict[str, Any]:
     from .config import settings
 
     started = time.perf_counter()
-    run_ids = [bench.create_run({"initialPrompt": f"Say hello to visitor {i}"}) for i in range(runs)]
+    run_ids, latencies = [], []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        run_ids.append(bench.create_run({"initialPrompt": f"Say hello to visitor {i}"}))
+        latencies.append((time.perf_counter() - t0) * 1000)
     created = time.perf_counter()
     final = bench.wait_executions(run_ids)
     ended = time.perf_counter()
@@ -327,6 +331,10 @@ def scenario_throughput(bench: Bench, runs: int) -> dict[str, Any]:
         "run_statuses": statuses,
         "execution_statuses": sorted(set(final.values())),
         "create_seconds": round(created - started, 3),
+        "create_ms": {
+            "first": round(latencies[0], 1), "median": round(statistics.median(latencies), 1),
+            "max": round(max(latencies), 1), "last": round(latencies[-1], 1),
+        },
         "wall_seconds": round(wall, 3),
         "runs_per_second": round(runs / wall, 2) if wall > 0 else None,
         "state_transitions": sorted({h["state_transitions"] for h in histories}),
@@ -381,9 +389,40 @@ def _reset_moto() -> None:
     moto_api_backend.reset()
 
 
+class ErrorCounter(logging.Handler):
+    """Counts (instead of printing) the errors the emulator's HTTP server logs: requests moto failed
+    with a 500, which botocore then retried."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+        self.kinds: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        lines = [line for line in record.getMessage().strip().splitlines() if line.strip()]
+        kind = lines[-1].strip()[:160] if lines else record.levelname
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+
+@contextlib.contextmanager
+def _counting_server_errors() -> Iterator[ErrorCounter]:
+    log = logging.getLogger("werkzeug")
+    saved = (log.level, log.propagate, list(log.handlers))
+    counter = ErrorCounter()
+    log.setLevel(logging.ERROR)
+    log.propagate = False
+    log.handlers = [counter]
+    try:
+        yield counter
+    finally:
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+        log.handlers = saved[2]
+
+
 @contextlib.contextmanager
 def running_emulator() -> Iterator[Any]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from .adapters import clients
     from .config import reset_settings_cache
     from .handlers import wiring
@@ -408,7 +447,7 @@ def running_emulator() -> Iterator[Any]:
 # -- report ----------------------------------------------------------------------------------------------------
 def run_bench(runs: int) -> dict[str, Any]:
     imports = cold_imports()  # first, in fresh interpreters, before the emulator's threads compete for CPU
-    with running_emulator() as emulator:
+    with _counting_server_errors() as server_errors, running_emulator() as emulator:
         from .handlers import wiring
         from .schemas import CreateClusterRequest
 
@@ -440,6 +479,7 @@ def run_bench(runs: int) -> dict[str, Any]:
             "max_state_payload_bytes": f"<= {TARGET_MAX_STATE_PAYLOAD}",
             "api_imports_anthropic": False,
         },
+        "emulator_server_errors": {"count": server_errors.count, "kinds": server_errors.kinds},
         "scenarios": {**scenarios, "throughput": throughput},
         "cold_imports": imports,
     }
@@ -486,7 +526,14 @@ def render(report: dict[str, Any]) -> str:
         f"{'  how the long run was scripted':<44} {'':>14}   {long_run['scripted_via']}",
         f"{'throughput (' + str(tp['runs']) + ' one-turn runs)':<44} {tp['runs_per_second']:>10} r/s   "
         f"wall {tp['wall_seconds']} s (creating {tp['create_seconds']} s), statuses {tp['run_statuses']}",
+        f"{'  create latency (POST through the API Lambda)':<44} {tp['create_ms']['median']:>11.1f} ms   "
+        f"median; first {tp['create_ms']['first']} ms, max {tp['create_ms']['max']} ms, "
+        f"last {tp['create_ms']['last']} ms",
     ]
+    errors = report["emulator_server_errors"]
+    if errors["count"]:
+        kinds = "; ".join(f"{n} x {k}" for k, n in errors["kinds"].items())
+        lines.append(f"{'emulator 500s (retried by botocore)':<44} {errors['count']:>14}   {kinds}")
     for key, imp in imports.items():
         label = f"cold import {imp['module']}"
         lines.append(

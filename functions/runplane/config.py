@@ -6,6 +6,7 @@ the process that hosts the emulator. Nothing in the handlers or the logic asks "
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from typing import Literal
@@ -21,7 +22,8 @@ class Settings(BaseModel):
     event_bus_name: str = "runplane"
     state_machine_arn: str = ""
     model_provider: ModelProvider = "anthropic"
-    default_model: str = "claude-sonnet-4-5"
+    default_model: str = "claude-sonnet-5-5"
+    bedrock_model_ids: dict[str, str] = Field(default_factory=dict)
     # Anthropic API key: taken from ANTHROPIC_API_KEY when set, else read once from this secret.
     anthropic_secret_arn: str | None = None
     anthropic_base_url: str | None = None
@@ -41,7 +43,7 @@ class Settings(BaseModel):
         for name in cls.model_fields:
             raw = env.get(f"RUNPLANE_{name.upper()}")
             if raw not in (None, ""):
-                values[name] = raw
+                values[name] = json.loads(raw) if name == "bedrock_model_ids" else raw
         return cls.model_validate(values)
 
 

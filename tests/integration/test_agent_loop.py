@@ -41,7 +41,7 @@ def test_done_without_schema_has_result_and_summary(harness: Any) -> None:
     assert run["result"] == {"message": "Scripted answer to: Say hello to the team in one sentence"}
     assert run["summary"]
     assert run["name"] == "Say hello to the team"
-    assert run["model"] == "scripted:claude-sonnet-4-5"
+    assert run["model"] == "scripted:claude-sonnet-5-5"
     assert run["usage"]["inputTokens"] > 0 and run["usage"]["outputTokens"] > 0
     assert run["failureReason"] is None
     assert harness.wait_execution(run["id"])["status"] == "SUCCEEDED"

@@ -31,7 +31,7 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
     run_id = harness.create_run(cluster, body)
     run = harness.wait_run(cluster, run_id)
     assert run["name"] == "order check"
-    assert run["model"] == "scripted:claude-sonnet-4-5"  # Inferable's name is an alias of a current model
+    assert run["model"] == "scripted:claude-sonnet-5-5"  # Inferable's name is an alias of a current model
     assert run["metadata"] == {"customer": "42", "env": "test"}
     assert run["attachedFunctions"] == ["getOrder", "searchOrders"]
     assert run["test"] is True and run["interactive"] is False

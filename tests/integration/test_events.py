@@ -64,8 +64,8 @@ def test_a_change_committed_without_its_follow_up_still_starts_and_emits(harness
     now = now_iso()
     run = Run(
         id=f"orphan{int(time.time() * 1000)}", cluster_id=cluster, name="orphan", status=RunStatus.PENDING,
-        created_at=now, updated_at=now, request_hash="x", initial_prompt="Hi", model="claude-sonnet-4-5",
-        provider="scripted", model_id="scripted:claude-sonnet-4-5",
+        created_at=now, updated_at=now, request_hash="x", initial_prompt="Hi", model="claude-sonnet-5-5",
+        provider="scripted", model_id="scripted:claude-sonnet-5-5",
     )
     assert DynamoRunStore(settings()).create_run(run, prompt_message("Hi")) is None  # write only, no start
     final = harness.wait_run(cluster, run.id)

@@ -36,36 +36,15 @@ def validation_errors(schema: dict[str, Any], value: Any) -> list[str]:
 
 
 def sample_instance(schema: dict[str, Any]) -> Any:
-    """A small value that conforms to ``schema``, deterministic for a given schema.
+    """A small value that conforms to ``schema``, the same for the same schema.
 
-    A hand-written walk covers the common keywords; anything it gets wrong falls back to
-    hypothesis-jsonschema's search for a minimal example (installed with local mode).
+    Raises ValueError for schemas it cannot satisfy (contradictions, exotic keywords).
     """
-    try:
-        candidate = _walk(schema, schema, depth=0)
-    except Exception:
-        candidate = _Unset
-    if candidate is not _Unset and not validation_errors(schema, candidate):
-        return candidate
-    return _search(schema)
-
-
-class _UnsetType:
-    pass
-
-
-_Unset = _UnsetType()
-
-
-def _search(schema: dict[str, Any]) -> Any:
-    from hypothesis import HealthCheck, find, settings
-    from hypothesis_jsonschema import from_schema
-
-    return find(
-        from_schema(schema),
-        lambda _: True,
-        settings=settings(database=None, max_examples=200, suppress_health_check=list(HealthCheck)),
-    )
+    candidate = _walk(schema, schema, depth=0)
+    problems = validation_errors(schema, candidate)
+    if problems:
+        raise ValueError(f"could not build a conforming sample: {'; '.join(problems)}")
+    return candidate
 
 
 def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
@@ -133,9 +112,10 @@ def _walk(schema: Any, root: dict[str, Any], depth: int) -> Any:
         prefix = schema.get("prefixItems", [])
         values = [_walk(p, root, depth + 1) for p in prefix]
         while len(values) < count:
-            values.append(_walk(items, root, depth + 1))
-        if schema.get("uniqueItems") and len(values) > 1:
-            raise ValueError("uniqueItems")
+            value = _walk(items, root, depth + 1)
+            if schema.get("uniqueItems") and value in values:
+                value = _variant(value, len(values))
+            values.append(value)
         return values
     if typ == "string":
         fmt = schema.get("format")
@@ -149,7 +129,7 @@ def _walk(schema: Any, root: dict[str, Any], depth: int) -> Any:
         if hi is not None and len(value) > hi:
             value = value[:hi]
         if "pattern" in schema:
-            raise ValueError("pattern")
+            value = _from_pattern(schema["pattern"])
         return value
     if typ in ("integer", "number"):
         lo = schema.get("minimum", schema.get("exclusiveMinimum", None))
@@ -167,3 +147,67 @@ def _walk(schema: Any, root: dict[str, Any], depth: int) -> Any:
     if typ == "null":
         return None
     raise ValueError(f"unsupported type {typ}")
+
+
+def _variant(value: Any, n: int) -> Any:
+    if isinstance(value, bool) or value is None:
+        raise ValueError("cannot make distinct items")
+    if isinstance(value, int | float):
+        return value + n
+    if isinstance(value, str):
+        return f"{value}{n}"
+    raise ValueError("cannot make distinct items")
+
+
+def _from_pattern(pattern: str) -> str:
+    """The shortest string the regular expression matches, for the common constructs."""
+    import re
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    category = {c.CATEGORY_DIGIT: "0", c.CATEGORY_WORD: "a", c.CATEGORY_SPACE: " ",
+                c.CATEGORY_NOT_DIGIT: "a", c.CATEGORY_NOT_WORD: "-", c.CATEGORY_NOT_SPACE: "a"}
+
+    def emit(items: Any) -> str:
+        out = []
+        for op, arg in items:
+            if op is c.LITERAL:
+                out.append(chr(arg))
+            elif op is c.NOT_LITERAL:
+                out.append("a" if chr(arg) != "a" else "b")
+            elif op is c.ANY:
+                out.append("a")
+            elif op is c.IN:
+                out.append(first_in(arg))
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                low, _high, sub = arg
+                out.append(emit(sub) * low)
+            elif op in (c.SUBPATTERN, c.ATOMIC_GROUP):
+                out.append(emit(arg[-1] if op is c.SUBPATTERN else arg))
+            elif op is c.BRANCH:
+                out.append(emit(arg[1][0]))
+            elif op is c.CATEGORY:
+                out.append(category.get(arg, "a"))
+            elif op is c.AT:
+                continue
+            else:
+                raise ValueError(f"unsupported regular expression construct {op}")
+        return "".join(out)
+
+    def first_in(items: Any) -> str:
+        if items and items[0][0] is c.NEGATE:
+            excluded = {chr(a) for op, a in items[1:] if op is c.LITERAL}
+            return next(ch for ch in "abcxyz0123" if ch not in excluded)
+        op, arg = items[0]
+        if op is c.LITERAL:
+            return chr(arg)
+        if op is c.RANGE:
+            return chr(arg[0])
+        if op is c.CATEGORY:
+            return category.get(arg, "a")
+        raise ValueError("unsupported character set")
+
+    value = emit(_parser.parse(pattern))
+    if not re.search(pattern, value):
+        raise ValueError(f"could not build a string matching {pattern!r}")
+    return value

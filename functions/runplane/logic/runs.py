@@ -72,7 +72,7 @@ class RunService:
             system_prompt=body.system_prompt,
             model=model,
             provider=provider,
-            model_id=catalog.provider_model_id(model, provider),
+            model_id=catalog.provider_model_id(model, provider, self.settings.bedrock_model_ids),
             result_schema=body.result_schema,
             attached_functions=(
                 [function_name(f) for f in body.attached_functions] if body.attached_functions is not None else None
