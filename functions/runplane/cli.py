@@ -10,6 +10,11 @@ import threading
 
 
 def _local(args: argparse.Namespace) -> int:
+    import logging
+
+    # Handlers log JSON through Powertools; in a terminal keep to warnings unless asked otherwise.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.verbose else "WARNING")
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.ERROR)
     from .local.emulator import Emulator
     from .local.http import LocalApiServer
 
@@ -73,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     local.add_argument("--emulator-port", type=int, default=4566, help="AWS emulator port (default 4566)")
     local.add_argument("--cluster", default="default", help="cluster created at start (default 'default')")
+    local.add_argument("--verbose", action="store_true", help="print handler logs and HTTP access lines")
     local.set_defaults(func=_local)
     bench = sub.add_parser("bench", help="benchmark the agent loop in the emulator")
     bench.add_argument("--runs", type=int, default=20, help="scripted runs for the throughput figure")

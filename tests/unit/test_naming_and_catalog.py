@@ -13,6 +13,7 @@ from runplane.logic.naming import name_from_prompt
     [
         ("Summarize the open incidents for the payments team", "Summarize the open incidents"),
         ("please can you check order #1234 status", "Check order 1234 status"),
+        ("Classify this ticket: my card was charged twice", "Classify this ticket"),
         ("", "Untitled run"),
         ("!!!", "Untitled run"),
         ("x" * 200, "X" + "x" * 59),

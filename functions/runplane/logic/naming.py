@@ -9,8 +9,16 @@ _TRAILING = {"a", "an", "the", "in", "on", "of", "to", "for", "and", "or", "with
 _FILLER = {"please", "can", "could", "you", "would", "kindly", "hey", "hi", "hello", "i", "want", "to", "me"}
 
 
+_CLAUSE_END = re.compile(r"[.:;?!\n]")
+
+
 def name_from_prompt(prompt: str | None, max_words: int = 6, max_chars: int = 60) -> str:
-    words = _WORD.findall(prompt or "")
+    """A short, readable name: the first words of the prompt's first clause."""
+    text = (prompt or "").strip()
+    first_clause = _CLAUSE_END.split(text, maxsplit=1)[0]
+    if len(_WORD.findall(first_clause)) >= 2:
+        text = first_clause
+    words = _WORD.findall(text)
     while words and words[0].lower() in _FILLER:
         words.pop(0)
     if not words:
