@@ -9,7 +9,9 @@ event, invoked through the emulator's Lambda service) and driven by the offline 
 Scenarios:
   one_turn           one model turn, no result schema;
   repair             a result schema; the model answers invalid, invalid, valid (3 turns);
-  long_conversation  6 turns of ~200 KB each (the conversation exceeds 1 MB; big messages go to S3);
+  long_conversation  a result schema, 6 plain-text turns of ~200 KB (each of the first 5 answered by a
+                     repair message), the 6th with the result: the conversation exceeds 1 MB and its big
+                     messages go to S3;
   throughput         N one-turn runs created back to back; wall time until every execution ended.
 Cold import time of each Lambda handler module is measured in fresh interpreters (median of 3).
 """
@@ -39,12 +41,19 @@ LONG_TURNS = 6
 IMPORT_REPEATS = 3
 EXECUTION_TIMEOUT = 120.0
 
+# The long conversation is LONG_TURNS plain-text turns under a result schema: each is answered by a
+# repair message, so the bench allows more repairs than the default (2).
+EMULATOR_SETTINGS = {"RUNPLANE_MODEL_PROVIDER": "scripted", "RUNPLANE_MAX_RESULT_REPAIRS": str(LONG_TURNS)}
+
 TARGET_LOOP_TRANSITIONS_PER_TURN = 2
 TARGET_MAX_STATE_PAYLOAD = 8 * 1024
 
 SEVERITY_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"severity": {"enum": ["low", "medium", "high"]}, "title": {"type": "string", "minLength": 3}},
+    "properties": {
+        "severity": {"enum": ["low", "medium", "high"]},
+        "title": {"type": "string", "minLength": 3},
+    },
     "required": ["severity", "title"],
 }
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -57,7 +66,9 @@ PAD_MARKER = "[[runplane-bench:pad]]"
 
 
 # -- the API, through the real Lambda handler ----------------------------------------------------
-def proxy_event(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+def proxy_event(
+    method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+) -> dict[str, Any]:
     """An API Gateway (REST, proxy integration) event, as tests/support/harness.py builds it."""
     return {
         "resource": "/{proxy+}",
@@ -85,9 +96,8 @@ class Bench:
         self.sfn = emulator.client("stepfunctions")
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        resp = self.lam.invoke(
-            FunctionName=self.emulator.names.function("api"), Payload=json.dumps(proxy_event(method, path, body))
-        )
+        event = proxy_event(method, path, body)
+        resp = self.lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
         raw = resp["Payload"].read()
         if resp.get("FunctionError"):
             raise RuntimeError(f"the api function failed: {raw[:500]!r}")
@@ -152,6 +162,9 @@ def payload_sizes(events: list[dict[str, Any]]) -> Iterator[tuple[int, str, str]
                 yield len(value.encode()), f"{event['type']}.{field}", state
 
 
+_ENDED = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
+
+
 def analyse(events: list[dict[str, Any]], model_turns: int) -> dict[str, Any]:
     entered = [e for e in events if e["type"].endswith("StateEntered")]
     names = [e["stateEnteredEventDetails"]["name"] for e in entered]
@@ -178,8 +191,7 @@ def analyse(events: list[dict[str, Any]], model_turns: int) -> dict[str, Any]:
         "max_state_payload_bytes": biggest[0],
         "max_state_payload_at": f"{biggest[1]} ({biggest[2]})" if biggest[1] else "",
         "execution_status": next(
-            (e["type"].removeprefix("Execution").upper() for e in reversed(events)
-             if e["type"] in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")),
+            (e["type"].removeprefix("Execution").upper() for e in reversed(events) if e["type"] in _ENDED),
             "RUNNING",
         ),
     }
@@ -192,9 +204,8 @@ def _pad(turn: int) -> str:
 
 
 def long_script(text_of: Any) -> list[dict[str, Any]]:
-    turns: list[dict[str, Any]] = [
-        {"text": text_of(i), "toolCalls": [{"name": "lookup", "input": {"page": i}}]} for i in range(LONG_TURNS - 1)
-    ]
+    """No tools: plain-text turns (each answered by a small repair message), then the result."""
+    turns: list[dict[str, Any]] = [{"text": text_of(i)} for i in range(LONG_TURNS - 1)]
     turns.append({"text": text_of(LONG_TURNS - 1), "result": {"answer": "42"}, "summary": "Read every page."})
     return turns
 
@@ -291,7 +302,8 @@ def scenario_long_conversation(bench: Bench) -> dict[str, Any]:
     else:
         detail, stored = _finish(bench, str(payload["id"]))
     cfg = settings()
-    sizes = [len(json.dumps(m.content, separators=(",", ":")).encode()) for m in DynamoRunStore(cfg).messages(stored)]
+    messages = DynamoRunStore(cfg).messages(stored)
+    sizes = [len(json.dumps(m.content, separators=(",", ":")).encode()) for m in messages]
     detail.update(
         scripted_via=via,
         api_status_for_full_script=status,
@@ -364,7 +376,8 @@ def cold_imports(repeats: int = IMPORT_REPEATS) -> dict[str, dict[str, Any]]:
         samples, anthropic = [], False
         for _ in range(repeats):
             proc = subprocess.run(
-                [sys.executable, "-c", _IMPORT_PROBE, module], capture_output=True, text=True, env=env, check=False
+                [sys.executable, "-c", _IMPORT_PROBE, module],
+                capture_output=True, text=True, env=env, check=False,
             )
             if proc.returncode != 0:
                 raise RuntimeError(f"importing {module} failed:\n{proc.stderr[-2000:]}")
@@ -381,12 +394,19 @@ def cold_imports(repeats: int = IMPORT_REPEATS) -> dict[str, dict[str, Any]]:
 
 
 # -- the emulator -------------------------------------------------------------------------------------------
-def _reset_moto() -> None:
-    """Forget every resource a previous emulator created in this process (moto keeps its backends
-    in module globals, so a second ``Emulator().start()`` in one process fails on the IAM role)."""
-    from moto.moto_api._internal.models import moto_api_backend
+def _reset_caches() -> None:
+    from .adapters import clients
+    from .config import reset_settings_cache
+    from .handlers import wiring
 
-    moto_api_backend.reset()
+    clients.reset()
+    wiring.reset()
+    reset_settings_cache()
+    # The agent-step handler caches its AgentSteps (and the settings in it) per process; an emulator
+    # started earlier in this process (tests) would leave it with stale settings.
+    agent_step = sys.modules.get("runplane.handlers.agent_step")
+    if agent_step is not None:
+        agent_step.steps.cache_clear()
 
 
 class ErrorCounter(logging.Handler):
@@ -423,28 +443,22 @@ def _counting_server_errors() -> Iterator[ErrorCounter]:
 
 @contextlib.contextmanager
 def running_emulator() -> Iterator[Any]:
-    from .adapters import clients
-    from .config import reset_settings_cache
-    from .handlers import wiring
     from .local.emulator import Emulator
 
     saved = dict(os.environ)
-    _reset_moto()
-    emulator = Emulator(sleep_scale=0.01, settings_env={"RUNPLANE_MODEL_PROVIDER": "scripted"})
+    _reset_caches()
+    emulator = Emulator(sleep_scale=0.01, settings_env=EMULATOR_SETTINGS)
     try:
         emulator.start()
         yield emulator
     finally:
         emulator.stop()
-        _reset_moto()
         os.environ.clear()
         os.environ.update(saved)
-        clients.reset()
-        wiring.reset()
-        reset_settings_cache()
+        _reset_caches()
 
 
-# -- report ----------------------------------------------------------------------------------------------------
+# -- report ------------------------------------------------------------------------------------------
 def run_bench(runs: int) -> dict[str, Any]:
     imports = cold_imports()  # first, in fresh interpreters, before the emulator's threads compete for CPU
     with _counting_server_errors() as server_errors, running_emulator() as emulator:
@@ -492,7 +506,8 @@ def _ok(good: bool) -> str:
 def render(report: dict[str, Any]) -> str:
     sc = report["scenarios"]
     lines = [
-        "runplane bench: the agent loop in the local emulator (scripted model; figures from execution history)",
+        "runplane bench: the agent loop in the local emulator "
+        "(scripted model; figures from execution history)",
         "",
         f"{'scenario':<18} {'status':<7} {'turns':>5} {'states':>6} {'loop/turn':>9} {'all/turn':>8} "
         f"{'lambda/turn':>11} {'max payload':>11}",
@@ -513,12 +528,15 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"{'figure':<44} {'value':>14}   target",
         f"{'state transitions per model turn (loop)':<44} {loop_max:>14.2f}   "
-        f"<= {TARGET_LOOP_TRANSITIONS_PER_TURN} without tools: {_ok(loop_max <= TARGET_LOOP_TRANSITIONS_PER_TURN)}",
+        f"<= {TARGET_LOOP_TRANSITIONS_PER_TURN} without tools: "
+        f"{_ok(loop_max <= TARGET_LOOP_TRANSITIONS_PER_TURN)}",
         f"{'  + terminal state, once per run':<44} {'+1':>14}   (Succeed/Fail state; 1 turn -> 3 per run)",
         f"{'Lambda invocations per model turn':<44} "
-        f"{max(report['lambda_invocations_per_turn'].values()):>14.2f}   (agent-step only; API/stream not in history)",
+        f"{max(report['lambda_invocations_per_turn'].values()):>14.2f}   "
+        "(agent-step only; API/stream not in history)",
         f"{'largest state payload (all runs)':<44} {report['max_state_payload_bytes']:>12} B   "
-        f"<= {TARGET_MAX_STATE_PAYLOAD} B: {_ok(report['max_state_payload_bytes'] <= TARGET_MAX_STATE_PAYLOAD)}"
+        f"<= {TARGET_MAX_STATE_PAYLOAD} B: "
+        f"{_ok(report['max_state_payload_bytes'] <= TARGET_MAX_STATE_PAYLOAD)}"
         f"   at {report['max_state_payload_at']}",
         f"{'conversation bytes, long run':<44} {long_run['conversation_bytes']:>12,} B   "
         f"{long_run['messages']} messages, {long_run['messages_offloaded_to_s3']} in S3, "

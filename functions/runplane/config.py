@@ -33,6 +33,14 @@ class Settings(BaseModel):
     # The SDK's own timeout/retries stay inside the Lambda timeout; the state machine retries the rest.
     model_timeout_seconds: float = Field(default=120.0, gt=0)
     model_sdk_retries: int = Field(default=1, ge=0)
+    # Lambda function targets must be named with this prefix (the stack's role may invoke only these).
+    tool_lambda_prefix: str = "runplane-tool-"
+    # Worker jobs travel through SQS queues named with this prefix (one per cluster and function).
+    job_queue_prefix: str = "runplane-jobs-"
+    # Local mode only: lets http targets and http_get reach plain http on loopback (test servers).
+    allow_loopback_http: bool = False
+    # Tool results longer than this are summarized (callSummarization) or truncated for the model.
+    max_tool_result_chars: int = Field(default=10_000, ge=100)
     # Messages larger than this go to S3 (DynamoDB items are capped at 400 KB).
     inline_message_bytes: int = Field(default=200_000, ge=1_000)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from .schemas import Cluster, Message, Run
+from .schemas import Call, Cluster, Message, Run
 from .status import RunStatus
+from .tools.models import FunctionRecord
 
 
 class RunStore(Protocol):
@@ -34,6 +35,8 @@ class RunStore(Protocol):
         """Commit a status change (checked against the status graph) if nobody changed the run since
         ``run`` was read; raise ConcurrentUpdate otherwise."""
 
+    def status_history(self, run: Run) -> list[dict[str, Any]]: ...
+
     def messages(self, run: Run) -> list[Message]: ...
 
     def append_message(self, run: Run, message: Message, *, usage: tuple[int, int] | None = None) -> bool:
@@ -41,9 +44,40 @@ class RunStore(Protocol):
         the run's token counters and turn count grow in the same transaction."""
 
 
+    def put_function(self, cluster_id: str, record: FunctionRecord) -> None: ...
+
+    def get_function(self, cluster_id: str, name: str) -> FunctionRecord | None: ...
+
+    def list_functions(self, cluster_id: str) -> list[FunctionRecord]: ...
+
+    def delete_function(self, cluster_id: str, name: str) -> bool: ...
+
+    def put_call(self, call: Call) -> bool:
+        """Store a new call; False if it exists already."""
+
+    def get_call(self, cluster_id: str, run_id: str, call_id: str) -> Call | None: ...
+
+    def calls(self, cluster_id: str, run_id: str) -> list[Call]: ...
+
+    def update_call(self, call: Call, expected: set[str] | frozenset[str], **fields: Any) -> Call:
+        """Write the fields if the call's status is one of ``expected``; ConcurrentUpdate if not."""
+
+    def put_blob(self, key: str, body: bytes) -> str: ...
+
+    def get_blob(self, key: str) -> bytes: ...
+
+
 class Executions(Protocol):
     def start(self, run: Run) -> None:
-        """Start the run's agent-loop execution; a no-op if it exists already."""
+        """Start the run's current agent-loop execution; a no-op if it exists already."""
+
+    def stop(self, run: Run, cause: str) -> None:
+        """Stop the run's current execution (no-op if it is not running)."""
+
+    def send_task_success(self, token: str, output: dict[str, Any]) -> bool:
+        """Resume a task waiting on ``token``; False if the task is gone (timed out, stopped)."""
+
+    def send_task_heartbeat(self, token: str) -> bool: ...
 
 
 class EventSink(Protocol):

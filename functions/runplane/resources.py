@@ -36,6 +36,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "runplane agent loop step (model turns)", 300, 1024,
         ),
         FunctionSpec(
+            "tools", "runplane.handlers.tools.handler",
+            "runplane tool calls (lambda, http, builtin targets; approvals)", 900, 512,
+        ),
+        FunctionSpec(
             "stream", "runplane.handlers.stream.handler",
             "runplane outbox: runs table stream -> EventBridge", 60, 256,
         ),
@@ -43,7 +47,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 }
 
 # Placeholders in the ASL file, filled by CDK (DefinitionSubstitutions) and by local mode.
-ASL_SUBSTITUTIONS = ("AgentStepFunctionArn",)
+ASL_SUBSTITUTIONS = ("AgentStepFunctionArn", "ToolStepFunctionArn")
 
 
 def load_definition(substitutions: dict[str, str]) -> str:

@@ -185,9 +185,19 @@ class Run(BaseModel):
     summary: str | None = None
     result_error: str | None = None
     failure_reason: str | None = None
+    cancel_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
     turns: int = 0
-    repairs: int = 0
+    executions: int = 1
+
+
+class PendingApproval(BaseModel):
+    call_id: str = Field(alias="callId")
+    function: str
+    input: dict[str, Any]
+    requested_at: str = Field(alias="requestedAt")
+    expires_at: str = Field(alias="expiresAt")
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class RunView(BaseModel):
@@ -208,10 +218,12 @@ class RunView(BaseModel):
     test: bool
     interactive: bool
     attached_functions: list[str] | None = Field(default=None, alias="attachedFunctions")
+    pending_approvals: list[PendingApproval] = Field(default_factory=list, alias="pendingApprovals")
+    cancel_reason: str | None = Field(default=None, alias="cancelReason")
     model_config = ConfigDict(populate_by_name=True)
 
     @classmethod
-    def of(cls, run: Run) -> RunView:
+    def of(cls, run: Run, pending: list[Call] | None = None) -> RunView:
         return cls(
             id=run.id,
             name=run.name,
@@ -228,6 +240,15 @@ class RunView(BaseModel):
             test=bool(run.test and run.test.get("enabled")),
             interactive=run.interactive,
             attached_functions=run.attached_functions,
+            cancel_reason=run.cancel_reason,
+            pending_approvals=[
+                PendingApproval(
+                    call_id=c.id, function=c.function, input=c.input,
+                    requested_at=c.approval.requested_at if c.approval else c.created_at,
+                    expires_at=c.approval.expires_at if c.approval else c.created_at,
+                )
+                for c in pending or []
+            ],
         )
 
 
@@ -279,3 +300,98 @@ class Message(BaseModel):
 
 def is_function_name(value: str) -> bool:
     return bool(_FN_RE.match(value))
+
+
+CallStatus = Literal[
+    "pending", "awaiting_approval", "approved", "denied", "expired", "running",
+    "succeeded", "failed", "timed_out", "cancelled",
+]
+CALL_FINAL: frozenset[str] = frozenset({"denied", "expired", "succeeded", "failed", "timed_out", "cancelled"})
+
+
+class Approval(BaseModel):
+    requested_at: str = Field(alias="requestedAt")
+    expires_at: str = Field(alias="expiresAt")
+    decided_at: str | None = Field(default=None, alias="decidedAt")
+    approved: bool | None = None
+    reason: str | None = None
+    edited_input: dict[str, Any] | None = Field(default=None, alias="editedInput")
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Call(BaseModel):
+    """One tool call of a run (a ``tool_use`` block of an agent message)."""
+
+    id: str
+    run_id: str
+    cluster_id: str
+    message_index: int
+    function: str
+    input: dict[str, Any]
+    status: CallStatus = "pending"
+    kind: str = "builtin"
+    requires_approval: bool = False
+    timeout_seconds: int = 60
+    approval_timeout_seconds: int = 86_400
+    reasoning: str | None = None
+    result: Any = None
+    result_chars: int | None = None
+    result_blob: str | None = None
+    error: str | None = None
+    approval: Approval | None = None
+    task_token: str | None = None  # server-side only: never returned by the API
+    created_at: str
+    updated_at: str
+    worker: str | None = None
+
+
+CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+
+class ApprovalDecision(Strict):
+    approved: bool
+    reason: str | None = Field(default=None, max_length=4000)
+    input: dict[str, Any] | None = Field(default=None, description="Edited arguments (approvals only).")
+
+
+class FollowUpMessage(Strict):
+    message: str = Field(min_length=1, max_length=200_000)
+    type: Literal["human"] = "human"
+
+
+class CancelRequest(Strict):
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class CallView(BaseModel):
+    id: str
+    function: str
+    input: dict[str, Any]
+    status: str
+    result: Any = None
+    error: str | None = None
+    approval: Approval | None = None
+    model_config = ConfigDict(populate_by_name=True)
+
+    @classmethod
+    def of(cls, call: Call) -> CallView:
+        return cls(id=call.id, function=call.function, input=call.input, status=call.status,
+                   result=call.result, error=call.error, approval=call.approval)
+
+
+class JobPoll(Strict):
+    functions: list[Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]] = Field(min_length=1, max_length=50)
+    worker: str = Field(default="worker", min_length=1, max_length=128)
+    wait_seconds: int = Field(default=10, ge=0, le=20, alias="waitSeconds")
+    max_jobs: int = Field(default=1, ge=1, le=10, alias="maxJobs")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class JobHeartbeat(Strict):
+    worker: str | None = Field(default=None, max_length=128)
+
+
+class JobResult(Strict):
+    worker: str | None = Field(default=None, max_length=128)
+    result: Any = None
+    error: str | None = Field(default=None, max_length=4000)

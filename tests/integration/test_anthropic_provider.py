@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
+from runplane import catalog
+from runplane.config import settings
 from runplane.logic.agent import BASE_SYSTEM, RESULT_SYSTEM
+
 from tests.conftest import emulator_settings
 from tests.support.fake_anthropic import (
     FakeAnthropic,
@@ -50,18 +52,34 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="module")
-def emulator_env(fake_anthropic: FakeAnthropic) -> dict[str, str]:
-    return emulator_settings(
+def emulator_env(fake_anthropic: FakeAnthropic) -> Iterator[dict[str, str]]:
+    env = emulator_settings(
         RUNPLANE_MODEL_PROVIDER="anthropic",
         RUNPLANE_ANTHROPIC_BASE_URL=fake_anthropic.url,
         RUNPLANE_MODEL_SDK_RETRIES="0",
         RUNPLANE_MODEL_TIMEOUT_SECONDS="10",
     )
+    yield env
+    # The emulator copies these into os.environ and leaves them there: keep later modules clean.
+    for name in (
+        "RUNPLANE_ANTHROPIC_BASE_URL",
+        "RUNPLANE_MODEL_SDK_RETRIES",
+        "RUNPLANE_MODEL_TIMEOUT_SECONDS",
+    ):
+        os.environ.pop(name, None)
 
 
 @pytest.fixture
 def fake(fake_anthropic: FakeAnthropic, harness: Any) -> FakeAnthropic:
     """The shared fake server, emptied for this test (tests of this module run one after another)."""
+    from runplane.handlers import wiring
+
+    # The agent-step functions run in this process: they must see this module's settings, not the
+    # ones cached by an earlier module's emulator.
+    seen = wiring.agent_steps().settings.anthropic_base_url
+    assert seen == fake_anthropic.url, (
+        f"the agent steps use stale settings (anthropic_base_url={seen!r}, expected {fake_anthropic.url!r})"
+    )
     fake_anthropic.reset()
     return fake_anthropic
 
@@ -112,17 +130,32 @@ def failed_errors(harness: Any, run_id: str) -> list[str]:
 
 def test_throttled_overloaded_and_5xx_are_retried_by_the_state_machine(harness: Any, fake: FakeAnthropic) -> None:
     result = {"city": "Paris", "population": 2102650}
-    fake.enqueue(429, error_body("rate_limit_error", "Number of request tokens has exceeded your rate limit."),
-                 {"retry-after": "1"})
+    fake.enqueue(
+        429,
+        error_body("rate_limit_error", "Number of request tokens has exceeded your rate limit."),
+        {"retry-after": "1"},
+    )
     fake.enqueue(529, error_body("overloaded_error", "Overloaded"))
     fake.enqueue(500, error_body("api_error", "Internal server error"))
-    fake.enqueue(200, tool_use_message("final_result", {"result": result, "summary": "Paris, per the 2023 census."},
-                                       input_tokens=120, output_tokens=40))
+    fake.enqueue(
+        200,
+        tool_use_message(
+            "final_result",
+            {"result": result, "summary": "Paris, per the 2023 census."},
+            input_tokens=120,
+            output_tokens=40,
+        ),
+    )
     prompt = unique_prompt("Which city is the capital of France, and how many people live there?")
     cluster = harness.cluster()
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": prompt, "resultSchema": CITY_SCHEMA, "systemPrompt": "Answer from memory.",
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": prompt,
+            "resultSchema": CITY_SCHEMA,
+            "systemPrompt": "Answer from memory.",
+        },
+    )
 
     assert run["status"] == "done", run
     assert run["result"] == result
@@ -143,7 +176,7 @@ def test_throttled_overloaded_and_5xx_are_retried_by_the_state_machine(harness: 
     # Every attempt sent the same request: forced final_result tool wrapping the resultSchema.
     assert all(r == sent[0] for r in sent)
     body = sent[-1]
-    assert body["model"] == "claude-sonnet-4-5"
+    assert body["model"] == catalog.provider_model_id(run["model"], "anthropic")
     assert body["max_tokens"] == 4096
     assert body["system"] == "\n\n".join([BASE_SYSTEM, RESULT_SYSTEM, "Answer from memory."])
     assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
@@ -197,11 +230,12 @@ def test_plain_text_answer_finishes_the_run(harness: Any, fake: FakeAnthropic) -
     assert run["status"] == "done", run
     assert run["result"] == {"message": answer}
     assert run["summary"] == answer
-    assert run["model"] == "claude-sonnet-4-5"
+    assert run["model"] == settings().default_model
     assert run["usage"] == {"inputTokens": 57, "outputTokens": 18}
     [body] = requests_for(fake, prompt)
     assert body["system"] == BASE_SYSTEM
     assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+    assert body["model"] == catalog.provider_model_id(run["model"], "anthropic")
     assert "tools" not in body and "tool_choice" not in body
 
 

@@ -14,7 +14,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
@@ -64,7 +64,12 @@ def tool_use_block(name: str, tool_input: dict[str, Any], tool_id: str | None = 
 
 
 def tool_use_message(
-    name: str, tool_input: dict[str, Any], *, text: str | None = None, tool_id: str | None = None, **kwargs: Any
+    name: str,
+    tool_input: dict[str, Any],
+    *,
+    text: str | None = None,
+    tool_id: str | None = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if text:
@@ -82,7 +87,7 @@ DEFAULT_TEXT = "The fake Anthropic API has nothing scripted, so here is a plain 
 
 
 class FakeAnthropic:
-    """``start()`` → ``.url`` (give it to the SDK as ``base_url``), ``enqueue()``, ``.requests``, ``stop()``."""
+    """``start()``, then ``.url`` (the SDK's ``base_url``), ``enqueue()``, ``.requests``, ``stop()``."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host

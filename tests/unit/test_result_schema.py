@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from runplane.errors import InvalidRequest
 from runplane.logic.agent import final_tool
 from runplane.logic.result import check_schema, sample_instance, validation_errors

@@ -3,7 +3,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from runplane.status import TERMINAL, TRANSITIONS, InvalidTransition, RunStatus, can_transition, check_transition
 
 ALLOWED = {

@@ -6,6 +6,8 @@ One table:
 item                   PK                  SK
 =====================  ==================  =============================================
 cluster                CLUSTER#<cid>       CLUSTER
+function               CLUSTER#<cid>       FN#<name>
+call                   RUN#<cid>#<rid>     CALL#<toolUseId>
 run                    RUN#<cid>#<rid>     RUN          (GSI1: CLUSTER#<cid> / RUN#<createdAt>#<rid>)
 message                RUN#<cid>#<rid>     MSG#<index:06d>
 =====================  ==================  =============================================
@@ -26,9 +28,10 @@ from botocore.exceptions import ClientError
 
 from ..config import Settings
 from ..errors import ConcurrentUpdate, InvalidRequest
-from ..schemas import Cluster, Message, Run, Usage
+from ..schemas import Call, Cluster, Message, Run, Usage
 from ..status import RunStatus, check_transition
 from ..timeutil import now_iso
+from ..tools.models import FunctionRecord
 from .clients import client
 
 GSI1 = "GSI1"
@@ -50,6 +53,7 @@ _ATTR = {
     "call_summarization": "callSummarization",
     "result_error": "resultError",
     "failure_reason": "failureReason",
+    "cancel_reason": "cancelReason",
 }
 _FIELD = {v: k for k, v in _ATTR.items()}
 
@@ -241,9 +245,11 @@ class DynamoRunStore:
         return runs, None
 
     def transition(self, run: Run, target: RunStatus, **fields: Any) -> Run:
+        """One transaction: the run's new status (if nobody changed it since ``run`` was read; its
+        ``seq`` grows by one) and the status-history entry for the timeline."""
         check_transition(run.status, target)
         now = now_iso()
-        sets = {"status": str(target), "updatedAt": now}
+        sets: dict[str, Any] = {"status": str(target), "updatedAt": now, "seq": run.seq + 1}
         removes: list[str] = []
         for name, value in fields.items():
             attr = _ATTR.get(name, name)
@@ -253,33 +259,48 @@ class DynamoRunStore:
                 sets[attr] = json.dumps(value, separators=(",", ":")) if name in JSON_FIELDS else value
         names = {f"#a{i}": attr for i, attr in enumerate(sets)}
         values = {f":a{i}": value for i, value in enumerate(sets.values())}
-        expr = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets))) + ", #seq = #seq + :one"
-        names["#seq"] = "seq"
-        names["#cur"] = "status"
-        values[":one"] = 1
-        values[":expected"] = run.seq
-        values[":current"] = str(run.status)
+        expr = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets)))
+        names.update({"#seq": "seq", "#cur": "status"})
+        values.update({":expected": run.seq, ":current": str(run.status)})
         if removes:
             rnames = {f"#r{i}": attr for i, attr in enumerate(removes)}
             names.update(rnames)
             expr += " REMOVE " + ", ".join(rnames)
+        history = {
+            "PK": run_pk(run.cluster_id, run.id), "SK": f"STATUS#{run.seq + 1:06d}", "type": "status",
+            "sequence": run.seq + 1, "status": str(target), "previousStatus": str(run.status), "at": now,
+        }
         try:
-            resp = self._db.update_item(
-                TableName=self.table,
-                Key=_key(run_pk(run.cluster_id, run.id), "RUN"),
-                UpdateExpression=expr,
-                ConditionExpression="#seq = :expected AND #cur = :current",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_serialize(values),
-                ReturnValues="ALL_NEW",
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": _key(run_pk(run.cluster_id, run.id), "RUN"),
+                            "UpdateExpression": expr,
+                            "ConditionExpression": "#seq = :expected AND #cur = :current",
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": _serialize(values),
+                        }
+                    },
+                    {"Put": {"TableName": self.table, "Item": _serialize(history)}},
+                ]
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if _code(exc) == "TransactionCanceledException":
                 raise ConcurrentUpdate(
                     f"run '{run.id}' changed while moving it from '{run.status}' to '{target}'"
                 ) from exc
             raise
-        return run_from_item(deserialize(resp["Attributes"]))
+        return run.model_copy(update={**fields, "status": target, "seq": run.seq + 1, "updated_at": now})
+
+    def status_history(self, run: Run) -> list[dict[str, Any]]:
+        """The run's status changes, oldest first (the first, ``pending``, is the run's creation)."""
+        items = [deserialize(i) for i in self._query_prefix(run_pk(run.cluster_id, run.id), "STATUS#")]
+        created = {"sequence": 1, "status": "pending", "previousStatus": None, "at": run.created_at}
+        return [created] + [
+            {k: i[k] for k in ("sequence", "status", "previousStatus", "at")} for i in items
+        ]
 
     # -- conversation -----------------------------------------------------------------------
     def messages(self, run: Run) -> list[Message]:
@@ -312,14 +333,15 @@ class DynamoRunStore:
     def append_message(self, run: Run, message: Message, *, usage: tuple[int, int] | None = None) -> bool:
         items: list[dict[str, Any]] = [{"Put": self._message_put(run, message)}]
         if usage is not None:
+            turn = 1 if message.role == "assistant" else 0
             items.append(
                 {
                     "Update": {
                         "TableName": self.table,
                         "Key": _key(run_pk(run.cluster_id, run.id), "RUN"),
-                        "UpdateExpression": "ADD #u.inputTokens :i, #u.outputTokens :o, turns :one",
+                        "UpdateExpression": "ADD #u.inputTokens :i, #u.outputTokens :o, turns :t",
                         "ExpressionAttributeNames": {"#u": "usage"},
-                        "ExpressionAttributeValues": _serialize({":i": usage[0], ":o": usage[1], ":one": 1}),
+                        "ExpressionAttributeValues": _serialize({":i": usage[0], ":o": usage[1], ":t": turn}),
                     }
                 }
             )
@@ -359,6 +381,106 @@ class DynamoRunStore:
             "ConditionExpression": "attribute_not_exists(SK)",
         }
 
+
+    # -- functions --------------------------------------------------------------------------
+    def put_function(self, cluster_id: str, record: FunctionRecord) -> None:
+        item = {
+            "PK": cluster_pk(cluster_id), "SK": f"FN#{record.name}", "type": "function",
+            "data": record.model_dump_json(by_alias=True),
+        }
+        self._db.put_item(TableName=self.table, Item=_serialize(item))
+
+    def get_function(self, cluster_id: str, name: str) -> FunctionRecord | None:
+        resp = self._db.get_item(
+            TableName=self.table, Key=_key(cluster_pk(cluster_id), f"FN#{name}"), ConsistentRead=True
+        )
+        if "Item" not in resp:
+            return None
+        return FunctionRecord.model_validate_json(resp["Item"]["data"]["S"])
+
+    def list_functions(self, cluster_id: str) -> list[FunctionRecord]:
+        items = self._query_prefix(cluster_pk(cluster_id), "FN#")
+        return [FunctionRecord.model_validate_json(i["data"]["S"]) for i in items]
+
+    def delete_function(self, cluster_id: str, name: str) -> bool:
+        resp = self._db.delete_item(
+            TableName=self.table, Key=_key(cluster_pk(cluster_id), f"FN#{name}"), ReturnValues="ALL_OLD"
+        )
+        return "Attributes" in resp
+
+    # -- calls ------------------------------------------------------------------------------
+    def put_call(self, call: Call) -> bool:
+        """Store a new call; False if it exists already (a retried step)."""
+        try:
+            self._db.put_item(
+                TableName=self.table, Item=_serialize(_call_item(call)),
+                ConditionExpression="attribute_not_exists(SK)",
+            )
+            return True
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def get_call(self, cluster_id: str, run_id: str, call_id: str) -> Call | None:
+        resp = self._db.get_item(
+            TableName=self.table, Key=_key(run_pk(cluster_id, run_id), f"CALL#{call_id}"), ConsistentRead=True
+        )
+        return _call_from_item(resp["Item"]) if "Item" in resp else None
+
+    def calls(self, cluster_id: str, run_id: str) -> list[Call]:
+        return [_call_from_item(i) for i in self._query_prefix(run_pk(cluster_id, run_id), "CALL#")]
+
+    def update_call(self, call: Call, expected: set[str] | frozenset[str], **fields: Any) -> Call:
+        """Write ``fields`` if the call's status is still one of ``expected``; ConcurrentUpdate if not."""
+        updated = call.model_copy(update={**fields, "updated_at": now_iso()})
+        condition_values = {f":s{i}": status for i, status in enumerate(sorted(expected))}
+        try:
+            self._db.put_item(
+                TableName=self.table,
+                Item=_serialize(_call_item(updated)),
+                ConditionExpression=f"#st IN ({', '.join(condition_values)})",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=_serialize(condition_values),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"call '{call.id}' is no longer {' or '.join(sorted(expected))}") from exc
+            raise
+        return updated
+
+    def put_blob(self, key: str, body: bytes) -> str:
+        client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        return key
+
+    def get_blob(self, key: str) -> bytes:
+        return bytes(client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
+            "ExpressionAttributeValues": _serialize({":pk": pk, ":p": prefix}),
+            "ConsistentRead": True,
+        }
+        while True:
+            resp = self._db.query(**kwargs)
+            out.extend(resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _call_item(call: Call) -> dict[str, Any]:
+    return {
+        "PK": run_pk(call.cluster_id, call.run_id), "SK": f"CALL#{call.id}", "type": "call",
+        "status": call.status, "data": call.model_dump_json(),
+    }
+
+
+def _call_from_item(item: dict[str, Any]) -> Call:
+    return Call.model_validate_json(item["data"]["S"])
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"PK": {"S": pk}, "SK": {"S": sk}}

@@ -12,20 +12,30 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..schemas import (
+    CALL_ID_PATTERN,
+    FUNCTION_NAME_PATTERN,
+    ApprovalDecision,
+    CallView,
+    CancelRequest,
     Cluster,
     CreateClusterRequest,
     CreatedRun,
     CreateRunRequest,
+    FollowUpMessage,
+    JobHeartbeat,
+    JobPoll,
+    JobResult,
     RunList,
     RunSummaryView,
     RunView,
 )
 from ..status import InvalidTransition, RunStatus
+from ..tools.models import FunctionDefinition, FunctionRecord
 from . import wiring
 
 logger = Logger(service="runplane-api")
@@ -34,6 +44,8 @@ app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
+CallId = Annotated[str, Path(pattern=CALL_ID_PATTERN)]
+FunctionName = Annotated[str, Path(pattern=FUNCTION_NAME_PATTERN)]
 
 
 def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response:
@@ -49,26 +61,111 @@ def create_cluster(body: CreateClusterRequest) -> Response[Cluster]:
 
 
 @app.get("/clusters/<clusterId>")
-def get_cluster(clusterId: ClusterId) -> Response[Cluster]:  # noqa: N803 (Inferable's path names)
+def get_cluster(clusterId: ClusterId) -> Response[Cluster]:
     return _json(200, wiring.run_service().require_cluster(clusterId))
 
 
 # -- runs -------------------------------------------------------------------------------------
 @app.post("/clusters/<clusterId>/runs")
-def create_run(clusterId: ClusterId, body: CreateRunRequest) -> Response[CreatedRun]:  # noqa: N803
+def create_run(clusterId: ClusterId, body: CreateRunRequest) -> Response[CreatedRun]:
     run, created = wiring.run_service().create_run(clusterId, body)
     logger.info("run stored", run_id=run.id, cluster_id=clusterId, new_run=created)
     return _json(201, CreatedRun(id=run.id))
 
 
 @app.get("/clusters/<clusterId>/runs/<runId>")
-def get_run(clusterId: ClusterId, runId: RunId) -> Response[RunView]:  # noqa: N803
-    return _json(200, RunView.of(wiring.run_service().get_run(clusterId, runId)))
+def get_run(clusterId: ClusterId, runId: RunId) -> Response[RunView]:
+    return _json(200, _view(wiring.run_service().get_run(clusterId, runId)))
+
+
+def _view(run: Any) -> RunView:
+    return RunView.of(run, wiring.run_service().pending_approvals(run))
+
+
+@app.post("/clusters/<clusterId>/runs/<runId>/messages")
+def send_message(clusterId: ClusterId, runId: RunId, body: FollowUpMessage) -> Response[RunView]:
+    return _json(202, _view(wiring.run_service().send_message(clusterId, runId, body.message)))
+
+
+@app.post("/clusters/<clusterId>/runs/<runId>/cancel")
+def cancel_run(clusterId: ClusterId, runId: RunId) -> Response[RunView]:
+    raw = app.current_event.body
+    reason = CancelRequest.model_validate_json(raw).reason if raw and raw.strip() else None
+    return _json(200, _view(wiring.run_service().cancel(clusterId, runId, reason)))
+
+
+@app.get("/clusters/<clusterId>/runs/<runId>/timeline")
+def get_timeline(
+    clusterId: ClusterId,
+    runId: RunId,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response[dict[str, Any]]:
+    entries, next_cursor = wiring.run_service().timeline(clusterId, runId, cursor, limit)
+    return _json(200, {"entries": entries, "nextCursor": next_cursor})
+
+
+@app.post("/clusters/<clusterId>/runs/<runId>/calls/<callId>/approval")
+def decide_call(clusterId: ClusterId, runId: RunId, callId: CallId, body: ApprovalDecision) -> Response[CallView]:
+    call = wiring.run_service().decide(
+        clusterId, runId, callId, approved=body.approved, reason=body.reason, edited_input=body.input
+    )
+    return _json(200, CallView.of(call))
+
+
+# -- functions --------------------------------------------------------------------------------
+@app.put("/clusters/<clusterId>/functions/<name>")
+def put_function(clusterId: ClusterId, name: FunctionName, body: FunctionDefinition) -> Response[FunctionRecord]:
+    wiring.run_service().require_cluster(clusterId)
+    record, created = wiring.functions().put(clusterId, name, body)
+    if record.kind == "worker":
+        wiring.job_queues().queue_url(clusterId, name)  # create the job queue now, not at the first call
+    return _json(201 if created else 200, record)
+
+
+@app.get("/clusters/<clusterId>/functions/<name>")
+def get_function(clusterId: ClusterId, name: FunctionName) -> Response[FunctionRecord]:
+    wiring.run_service().require_cluster(clusterId)
+    return _json(200, wiring.functions().get(clusterId, name))
+
+
+@app.get("/clusters/<clusterId>/functions")
+def list_functions(clusterId: ClusterId) -> Response[dict[str, Any]]:
+    wiring.run_service().require_cluster(clusterId)
+    records = wiring.functions().list(clusterId)
+    return _json(200, {"functions": [r.model_dump(mode="json", by_alias=True) for r in records]})
+
+
+@app.delete("/clusters/<clusterId>/functions/<name>")
+def delete_function(clusterId: ClusterId, name: FunctionName) -> Response[None]:
+    wiring.run_service().require_cluster(clusterId)
+    wiring.functions().delete(clusterId, name)
+    return Response(status_code=204, body=None)
+
+
+# -- worker jobs --------------------------------------------------------------------------------
+@app.post("/clusters/<clusterId>/jobs/poll")
+def poll_jobs(clusterId: ClusterId, body: JobPoll) -> Response[dict[str, Any]]:
+    wiring.run_service().require_cluster(clusterId)
+    jobs = wiring.jobs().poll(clusterId, body.functions, body.worker, body.wait_seconds, body.max_jobs)
+    return _json(200, {"jobs": jobs})
+
+
+@app.post("/clusters/<clusterId>/runs/<runId>/calls/<callId>/heartbeat")
+def heartbeat_job(clusterId: ClusterId, runId: RunId, callId: CallId, body: JobHeartbeat) -> Response[None]:
+    wiring.jobs().heartbeat(clusterId, runId, callId, body.worker)
+    return Response(status_code=204, body=None)
+
+
+@app.post("/clusters/<clusterId>/runs/<runId>/calls/<callId>/result")
+def complete_job(clusterId: ClusterId, runId: RunId, callId: CallId, body: JobResult) -> Response[CallView]:
+    call = wiring.jobs().complete(clusterId, runId, callId, body.worker, result=body.result, error=body.error)
+    return _json(200, CallView.of(call))
 
 
 @app.get("/clusters/<clusterId>/runs")
 def list_runs(
-    clusterId: ClusterId,  # noqa: N803
+    clusterId: ClusterId,
     status: Annotated[RunStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
@@ -102,6 +199,12 @@ def _validation_error(exc: RequestValidationError) -> Response:
         errors.append({"field": field, "problem": message})
     first = errors[0] if errors else {"field": "body", "problem": "invalid request"}
     return _json(400, {"message": f"{first['field']}: {first['problem']}", "errors": errors})
+
+
+@app.exception_handler(ValidationError)
+def _model_error(exc: ValidationError) -> Response:
+    errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]} for e in exc.errors()]
+    return _json(400, {"message": f"{errors[0]['field']}: {errors[0]['problem']}", "errors": errors})
 
 
 @app.exception_handler(json.JSONDecodeError)

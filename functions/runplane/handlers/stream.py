@@ -28,6 +28,15 @@ def _images(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, An
     return old, new
 
 
+def _needs_start(event_name: str | None, old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """A new run, or a run continued by a follow-up message (its ``executions`` count grew)."""
+    if not new or new.get("type") != "run":
+        return False
+    if event_name == "INSERT":
+        return bool(new["status"] == "pending")
+    return bool(old and new["status"] == "running" and new.get("executions", 1) != old.get("executions", 1))
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
@@ -36,7 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         seqno = record["dynamodb"]["SequenceNumber"]
         try:
             old, new = _images(record)
-            if record.get("eventName") == "INSERT" and new and new.get("type") == "run" and new["status"] == "pending":
+            if _needs_start(record.get("eventName"), old, new):
                 # The API starts the execution right after the write; if it died in between, this does.
                 wiring.executions().start(run_from_item(new))
             detail = status_change(old, new)

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from ..adapters.clients import client
 from ..adapters.dynamo import DynamoRunStore
 from ..adapters.eventbridge import EventBridgeSink
+from ..adapters.jobs import SqsJobQueues
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
+from ..llm.base import ModelClient
+from ..llm.factory import model_for
+from ..logic.agent import AgentSteps
+from ..logic.calls import CallSteps
+from ..logic.functions import FunctionService
+from ..logic.jobs import JobService
 from ..logic.runs import RunService
 
 
 @lru_cache(maxsize=1)
-def run_service() -> RunService:
-    cfg = settings()
-    return RunService(DynamoRunStore(cfg), StepFunctionsExecutions(cfg), cfg)
-
-
-@lru_cache(maxsize=1)
-def event_sink() -> EventBridgeSink:
-    return EventBridgeSink(settings())
+def store() -> DynamoRunStore:
+    return DynamoRunStore(settings())
 
 
 @lru_cache(maxsize=1)
@@ -27,7 +29,46 @@ def executions() -> StepFunctionsExecutions:
     return StepFunctionsExecutions(settings())
 
 
+@lru_cache(maxsize=1)
+def job_queues() -> SqsJobQueues:
+    return SqsJobQueues(settings())
+
+
+@lru_cache(maxsize=1)
+def functions() -> FunctionService:
+    return FunctionService(store(), settings())
+
+
+@lru_cache(maxsize=1)
+def call_steps() -> CallSteps:
+    return CallSteps(store(), executions(), settings(), job_queues(), lambda_client=client("lambda"))
+
+
+@lru_cache(maxsize=1)
+def run_service() -> RunService:
+    return RunService(store(), executions(), settings(), functions(), call_steps())
+
+
+@lru_cache(maxsize=1)
+def jobs() -> JobService:
+    return JobService(store(), executions(), job_queues(), call_steps())
+
+
+@lru_cache(maxsize=1)
+def agent_steps() -> AgentSteps:
+    cfg = settings()
+
+    def model(provider: str) -> ModelClient:
+        return model_for(provider, cfg)
+
+    return AgentSteps(store(), model, cfg, functions(), call_steps())
+
+
+@lru_cache(maxsize=1)
+def event_sink() -> EventBridgeSink:
+    return EventBridgeSink(settings())
+
+
 def reset() -> None:
-    run_service.cache_clear()
-    event_sink.cache_clear()
-    executions.cache_clear()
+    for cached in (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink):
+        cached.cache_clear()

@@ -24,6 +24,9 @@ class ModelRequest:
     script: list[ScriptedTurn] | None = None
     turn: int = 0
     run_id: str = ""
+    default_calls: list[str] = field(default_factory=list)
+    # "turn" for the agent's turns, "summarize" for summarizing a large tool result.
+    purpose: str = "turn"
 
 
 @dataclass

@@ -44,7 +44,10 @@ class ScriptedModel:
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         script = request.script or []
-        if request.turn < len(script):
+        if request.purpose == "summarize":
+            text = _first_user_text(request.messages)
+            blocks = [{"type": "text", "text": f"Scripted summary: {_excerpt(text.split(chr(10), 2)[-1], 300)}"}]
+        elif request.turn < len(script):
             blocks = self._scripted(request, script[request.turn])
         else:
             blocks = self._default(request)
@@ -78,7 +81,19 @@ class ScriptedModel:
         return blocks or self._default(request)
 
     def _default(self, request: ModelRequest) -> list[dict[str, Any]]:
-        final = next((t for t in request.tools if t["name"] == FINAL_TOOL), None)
+        called = {
+            b.get("name")
+            for m in request.messages if m["role"] == "assistant" and isinstance(m["content"], list)
+            for b in m["content"] if b.get("type") == "tool_use"
+        }
+        tools = {t["name"]: t for t in request.tools}
+        uncalled = [n for n in request.default_calls if n in tools and n not in called]
+        if uncalled:  # call each attached function once, all in one turn, with a minimal valid input
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": f"I will call {', '.join(uncalled)}."}]
+            for i, name in enumerate(uncalled):
+                blocks.append(_tool_use(request.turn, i, name, sample_instance(tools[name]["input_schema"])))
+            return blocks
+        final = tools.get(FINAL_TOOL)
         prompt = _first_user_text(request.messages)
         if final is not None:
             # Sample the whole tool input: it carries the schema's hoisted $defs.

@@ -167,6 +167,8 @@ class Emulator:
             "RUNPLANE_STATE_MACHINE_ARN": (
                 f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.names.state_machine}"
             ),
+            # Local mode only: tool servers on 127.0.0.1 over plain http (tests, demos).
+            "RUNPLANE_ALLOW_LOOPBACK_HTTP": "true",
         }
         env.pop("AWS_SESSION_TOKEN", None)
         env.update(self.extra_env)
@@ -249,7 +251,9 @@ class Emulator:
                 MemorySize=spec.memory_mb,
                 Environment={"Variables": {k: v for k, v in self.environment().items() if k.startswith("RUNPLANE_")}},
             )["FunctionArn"]
-        definition = resources.load_definition({"AgentStepFunctionArn": arns["agent_step"]})
+        definition = resources.load_definition(
+            {"AgentStepFunctionArn": arns["agent_step"], "ToolStepFunctionArn": arns["tools"]}
+        )
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
         )["stateMachineArn"]

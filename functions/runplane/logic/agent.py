@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from ..config import Settings
 from ..errors import ConcurrentUpdate
 from ..llm.base import ModelClient, ModelRequest
 from ..ports import RunStore
-from ..schemas import Message, Run, ScriptedTurn
+from ..schemas import CALL_FINAL, Call, Message, Run, ScriptedTurn
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
+from ..tools.models import FunctionRecord
+from .calls import CallSteps
+from .functions import FunctionService
 from .result import validation_errors
 
-Next = Literal["model", "done", "failed", "end"]
+# {"next": "model" | "tools" | "done" | "failed" | "end", "calls"?: [call descriptors]}
+Step = dict[str, Any]
 
 FINAL_TOOL = "final_result"
 SUMMARY_CHARS = 280
@@ -29,6 +33,11 @@ BASE_SYSTEM = (
     "You are an agent working on a task for a user of runplane. Work step by step, use the tools you "
     "are given when they help, and finish with a clear answer."
 )
+SUMMARY_SYSTEM = (
+    "You summarize a function's result for an agent working on a task. Keep every fact the task may "
+    "need (names, numbers, ids, errors); drop the rest. Answer with the summary only, at most 1,500 characters."
+)
+SUMMARY_INPUT_CHARS = 200_000
 RESULT_SYSTEM = (
     "When you have the answer, call the `final_result` tool exactly once: `result` must conform to the "
     "tool's schema and `summary` is one or two sentences on what you did and found."
@@ -84,30 +93,58 @@ def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+def _uses(message: Message) -> list[dict[str, Any]]:
+    return [b for b in message.content if b.get("type") == "tool_use"]
+
+
 class AgentSteps:
-    def __init__(self, store: RunStore, model_for: Callable[[str], ModelClient], settings: Settings) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        model_for: Callable[[str], ModelClient],
+        settings: Settings,
+        functions: FunctionService,
+        calls: CallSteps,
+    ) -> None:
         self.store = store
         self.model_for = model_for
         self.settings = settings
+        self.functions = functions
+        self.calls = calls
 
     # -- the model turn ---------------------------------------------------------------------
-    def model_turn(self, cluster_id: str, run_id: str) -> Next:
+    def model_turn(self, cluster_id: str, run_id: str) -> Step:
         run = self.store.get_run(cluster_id, run_id)
         if run is None or run.status in TERMINAL or run.status == RunStatus.PAUSED:
-            return "end"
+            return {"next": "end"}
         if run.status == RunStatus.PENDING:
-            run = self._move(run, RunStatus.RUNNING)
-            if run is None:
-                return "end"
+            moved = self._move(run, RunStatus.RUNNING)
+            if moved is None:
+                return {"next": "end"}
+            run = moved
         messages = self.store.messages(run)
-        if not messages or messages[-1].role == "user":
-            turns = sum(1 for m in messages if m.role == "assistant")
-            if turns >= self.settings.max_turns:
-                return self._fail(
-                    run, f"the run reached the maximum of {self.settings.max_turns} model turns without finishing"
-                )
-            messages = self._call_model(run, messages, turns)
+        if messages and messages[-1].role == "assistant":
+            uses = [u for u in _uses(messages[-1]) if u.get("name") != FINAL_TOOL]
+            if not uses:
+                return self._after_assistant(run, messages)
+            calls = {c.id: c for c in self.store.calls(run.cluster_id, run.id)}
+            if not all(u["id"] in calls for u in uses):
+                return self._start_tools(run, messages, calls)
+            messages = self._append_tool_results(run, messages, calls)
+        turns = 0
+        for m in reversed(messages):
+            if m.kind == "human":
+                break
+            turns += m.role == "assistant"
+        if turns >= self.settings.max_turns:
+            return self._fail(
+                run, f"the run reached the maximum of {self.settings.max_turns} model turns without finishing"
+            )
+        messages = self._call_model(run, messages, sum(1 for m in messages if m.role == "assistant"))
         return self._after_assistant(run, messages)
+
+    def _run_functions(self, run: Run) -> list[FunctionRecord]:
+        return self.functions.resolve_attached(run.cluster_id, run.attached_functions, strict=False)
 
     def _call_model(self, run: Run, messages: list[Message], turn: int) -> list[Message]:
         request = self._request(run, messages, turn)
@@ -119,7 +156,8 @@ class AgentSteps:
         return self.store.messages(run)  # an earlier attempt of this step stored the reply already
 
     def _request(self, run: Run, messages: list[Message], turn: int) -> ModelRequest:
-        tools: list[dict[str, Any]] = []
+        functions = self._run_functions(run)
+        tools: list[dict[str, Any]] = [f.tool() for f in functions]
         tool_choice: dict[str, Any] | None = None
         system = [BASE_SYSTEM]
         if run.result_schema is not None:
@@ -128,6 +166,9 @@ class AgentSteps:
             only_final = len(tools) == 1
             if only_final or (messages and messages[-1].kind == "repair"):
                 tool_choice = {"type": "tool", "name": FINAL_TOOL}
+        # What the offline scripted model calls when a run gives no script: the functions the run
+        # was given explicitly, or the cluster's own functions (not the standard library).
+        default_calls = [f.name for f in functions if run.attached_functions is not None or not f.builtin]
         if run.system_prompt:
             system.append(run.system_prompt)
         script = None
@@ -143,21 +184,111 @@ class AgentSteps:
             script=script,
             turn=turn,
             run_id=run.id,
+            default_calls=default_calls,
         )
 
-    def _after_assistant(self, run: Run, messages: list[Message]) -> Next:
+    # -- tool calls ---------------------------------------------------------------------------
+    def _start_tools(self, run: Run, messages: list[Message], known: dict[str, Call]) -> Step:
+        """Store a call for each tool_use of the last agent message; the Map state runs them."""
         last = messages[-1]
-        uses = [b for b in last.content if b.get("type") == "tool_use"]
+        functions = {f.name: f for f in self._run_functions(run)}
+        reasoning = _text_of(last.content) or None if run.reasoning_traces else None
+        now = now_iso()
+        calls: list[Call] = []
+        for use in _uses(last):
+            if use.get("name") == FINAL_TOOL:
+                continue
+            if use["id"] in known:
+                calls.append(known[use["id"]])
+                continue
+            args = use.get("input") if isinstance(use.get("input"), dict) else {}
+            fn = functions.get(str(use.get("name")))
+            call = Call(
+                id=use["id"], run_id=run.id, cluster_id=run.cluster_id, message_index=last.index,
+                function=str(use.get("name")), input=args, reasoning=reasoning, created_at=now, updated_at=now,
+            )
+            if fn is None:
+                call.status, call.kind = "failed", "unknown"
+                call.error = f"Unknown tool '{call.function}'. Use only the tools you were given."
+            else:
+                call.kind = fn.kind
+                call.requires_approval = fn.requires_approval
+                call.timeout_seconds = fn.timeout_seconds
+                call.approval_timeout_seconds = fn.approval_timeout_seconds
+                problems = validation_errors(fn.input_schema, args)
+                if problems:
+                    call.status = "failed"
+                    call.error = f"The input does not match the tool's input schema: {'; '.join(problems)}"
+            if not self.store.put_call(call):  # a retried step stored it already
+                stored = self.store.get_call(run.cluster_id, run.id, call.id)
+                call = stored or call
+            calls.append(call)
+        pending = [self.calls.descriptor(c) for c in calls if c.status not in CALL_FINAL]
+        if not pending:
+            return {"next": "model"}
+        return {"next": "tools", "calls": pending}
+
+    def _append_tool_results(self, run: Run, messages: list[Message], calls: dict[str, Call]) -> list[Message]:
+        blocks = []
+        usage = [0, 0]  # summarization calls
+        for use in _uses(messages[-1]):
+            if use.get("name") == FINAL_TOOL:
+                blocks.append(_tool_result(use["id"], "Ignored: call final_result on its own, after your other tools.", True))
+                continue
+            content, is_error = self._outcome(run, calls[use["id"]], usage)
+            blocks.append(_tool_result(use["id"], content, is_error))
+        message = Message(index=len(messages), role="user", kind="tool-result", content=blocks, created_at=now_iso())
+        if self.store.append_message(run, message, usage=(usage[0], usage[1]) if any(usage) else None):
+            return [*messages, message]
+        return self.store.messages(run)
+
+    def _outcome(self, run: Run, call: Call, usage: list[int]) -> tuple[str, bool]:
+        if call.status == "succeeded":
+            result = self.calls.full_result(call)
+            text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+            limit = self.settings.max_tool_result_chars
+            if len(text) <= limit:
+                return text, False
+            if run.call_summarization:
+                summary = self._summarize(run, call, text, usage)
+                return (f"[Summarized: the full result has {len(text)} characters and is stored with call "
+                        f"{call.id}.]\n{summary}"), False
+            return f"{text[:limit]}\n[Truncated: the result has {len(text)} characters in total.]", False
+        if call.status == "denied":
+            reason = call.approval.reason if call.approval and call.approval.reason else "no reason given"
+            return f"A human denied this call: {reason}", True
+        if call.status == "expired":
+            return "The approval request expired (reason: expired); the call was not run.", True
+        if call.status == "timed_out":
+            return f"The call timed out: {call.error}", True
+        if call.status == "cancelled":
+            return "The call was cancelled.", True
+        return f"The call failed: {call.error or 'unknown error'}", True
+
+    def _summarize(self, run: Run, call: Call, text: str, usage: list[int]) -> str:
+        request = ModelRequest(
+            model_id=run.model_id,
+            system=SUMMARY_SYSTEM,
+            messages=[{"role": "user", "content": [{"type": "text", "text": (
+                f"Task: {run.initial_prompt}\n\nThe function `{call.function}` returned "
+                f"{len(text)} characters:\n\n{text[:SUMMARY_INPUT_CHARS]}"
+            )}]}],
+            max_tokens=1024,
+            run_id=run.id,
+            purpose="summarize",
+        )
+        response = self.model_for(run.provider).complete(request)
+        usage[0] += response.input_tokens
+        usage[1] += response.output_tokens
+        return _text_of(response.content) or text[: self.settings.max_tool_result_chars]
+
+    # -- after the model's answer -------------------------------------------------------------
+    def _after_assistant(self, run: Run, messages: list[Message]) -> Step:
+        last = messages[-1]
+        uses = _uses(last)
         finals = [b for b in uses if b.get("name") == FINAL_TOOL]
-        others = [b for b in uses if b.get("name") != FINAL_TOOL]
-        if others:
-            # No function registry yet: every tool the model names is unknown to this run.
-            results = [
-                _tool_result(b["id"], f"Unknown tool '{b.get('name')}'. Use only the tools you were given.", True)
-                for b in others
-            ] + [_tool_result(b["id"], "Call final_result on its own, after your other tools.", True) for b in finals]
-            self._append(run, messages, "tool-result", results)
-            return "model"
+        if len(finals) < len(uses):
+            return self._start_tools(run, messages, {})
         if finals:
             call = finals[0]
             args = call.get("input") if isinstance(call.get("input"), dict) else {}
@@ -187,7 +318,7 @@ class AgentSteps:
 
     def _repair_or_give_up(
         self, run: Run, messages: list[Message], problems: list[str], content: list[dict[str, Any]]
-    ) -> Next:
+    ) -> Step:
         since_human = 0
         for m in reversed(messages):
             if m.kind == "human":
@@ -200,20 +331,20 @@ class AgentSteps:
             )
             return self._finish(run, None, summarize_text(_text_of(messages[-1].content)) or None, reason)
         self._append(run, messages, "repair", content)
-        return "model"
+        return {"next": "model"}
 
     def _append(self, run: Run, messages: list[Message], kind: str, content: list[dict[str, Any]]) -> None:
         message = Message(index=len(messages), role="user", kind=kind, content=content, created_at=now_iso())  # type: ignore[arg-type]
         self.store.append_message(run, message)  # False: a retried step stored it already
 
     # -- endings ----------------------------------------------------------------------------
-    def _finish(self, run: Run, result: Any, summary: str | None, result_error: str | None) -> Next:
+    def _finish(self, run: Run, result: Any, summary: str | None, result_error: str | None) -> Step:
         moved = self._move(run, RunStatus.DONE, result=result, summary=summary, result_error=result_error)
-        return "done" if moved is not None else "end"
+        return {"next": "done" if moved is not None else "end"}
 
-    def _fail(self, run: Run, reason: str) -> Next:
+    def _fail(self, run: Run, reason: str) -> Step:
         moved = self._move(run, RunStatus.FAILED, failure_reason=reason)
-        return "failed" if moved is not None else "end"
+        return {"next": "failed" if moved is not None else "end"}
 
     def _move(self, run: Run, target: RunStatus, **fields: Any) -> Run | None:
         """Commit a transition; None when the run moved elsewhere meanwhile (e.g. it was cancelled)."""
@@ -225,11 +356,11 @@ class AgentSteps:
                 return None
             return self.store.transition(fresh, target, **fields)
 
-    def record_failure(self, cluster_id: str, run_id: str, error: dict[str, Any] | None) -> Next:
+    def record_failure(self, cluster_id: str, run_id: str, error: dict[str, Any] | None) -> Step:
         """Called by the state machine's Catch: turn the error into the run's ``failureReason``."""
         run = self.store.get_run(cluster_id, run_id)
         if run is None or run.status in TERMINAL:
-            return "end"
+            return {"next": "end"}
         return self._fail(run, failure_reason(error or {}))
 
 

@@ -13,7 +13,7 @@ from ..errors import InvalidRequest
 MAX_SCHEMA_ERRORS = 5
 
 
-def check_schema(schema: dict[str, Any]) -> None:
+def check_schema(schema: dict[str, Any], field: str = "resultSchema") -> None:
     """Raise InvalidRequest naming the problem if ``schema`` is not a valid JSON Schema."""
     cls = validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
@@ -21,7 +21,7 @@ def check_schema(schema: dict[str, Any]) -> None:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
         at = f" at '{where}'" if where else ""
-        raise InvalidRequest(f"not a valid JSON Schema{at}: {exc.message}", field="resultSchema") from None
+        raise InvalidRequest(f"not a valid JSON Schema{at}: {exc.message}", field=field) from None
 
 
 def validation_errors(schema: dict[str, Any], value: Any) -> list[str]:
@@ -72,7 +72,7 @@ def _walk(schema: Any, root: dict[str, Any], depth: int) -> Any:
         return schema["enum"][0]
     if "default" in schema:
         return schema["default"]
-    if "examples" in schema and schema["examples"]:
+    if schema.get("examples"):
         return schema["examples"][0]
     for key in ("allOf",):
         if key in schema:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from .. import catalog
 from ..config import Settings
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
 from ..ids import ulid
 from ..ports import Executions, RunStore
-from ..schemas import Cluster, CreateClusterRequest, CreateRunRequest, Message, Run, function_name
+from ..schemas import Call, Cluster, CreateClusterRequest, CreateRunRequest, Message, Run, function_name
 from ..status import RunStatus
 from ..timeutil import now_iso
+from .calls import CallSteps
+from .functions import FunctionService
 from .naming import name_from_prompt
 
 MAX_LIST_LIMIT = 100
@@ -32,10 +35,19 @@ def prompt_message(text: str, index: int = 0) -> Message:
 
 
 class RunService:
-    def __init__(self, store: RunStore, executions: Executions, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        executions: Executions,
+        settings: Settings,
+        functions: FunctionService,
+        calls: CallSteps,
+    ) -> None:
         self.store = store
         self.executions = executions
         self.settings = settings
+        self.functions = functions
+        self.calls = calls
 
     # -- clusters ---------------------------------------------------------------------------
     def create_cluster(self, body: CreateClusterRequest) -> tuple[Cluster, bool]:
@@ -58,6 +70,12 @@ class RunService:
         self.require_cluster(cluster_id)
         model = catalog.resolve(body.model, self.settings.default_model)
         provider = self.settings.model_provider
+        if body.attached_functions is not None:
+            self.functions.resolve_attached(cluster_id, [function_name(f) for f in body.attached_functions])
+        if body.on_status_change is not None and body.on_status_change.function is not None:
+            self.functions.resolve_attached(
+                cluster_id, [function_name(body.on_status_change.function)]
+            )
         now = now_iso()
         run = Run(
             id=body.id or ulid(),
@@ -119,3 +137,87 @@ class RunService:
         return self.store.list_runs(
             cluster_id, status=status, metadata=metadata or {}, limit=limit, cursor=cursor
         )
+
+    # -- conversation and control -------------------------------------------------------------
+    def send_message(self, cluster_id: str, run_id: str, text: str) -> Run:
+        """Continue an interactive run that is done, failed, or paused on nothing."""
+        for _ in range(5):
+            run = self.get_run(cluster_id, run_id)
+            if not run.interactive:
+                raise Conflict(f"run '{run_id}' is not interactive (it was created with interactive: false)")
+            if run.status in (RunStatus.PENDING, RunStatus.RUNNING):
+                raise Conflict(f"run '{run_id}' is {run.status}: send the message when it is done")
+            if run.status == RunStatus.CANCELLED:
+                raise Conflict(f"run '{run_id}' was cancelled")
+            if run.status == RunStatus.PAUSED and self.calls.pending_approvals(run):
+                raise Conflict(f"run '{run_id}' is waiting for approvals: decide them first")
+            messages = self.store.messages(run)
+            if not self.store.append_message(run, prompt_message(text, index=len(messages))):
+                continue  # another message took this index: read again
+            try:
+                run = self.store.transition(
+                    run, RunStatus.RUNNING, executions=run.executions + 1, result=None, summary=None,
+                    result_error=None, failure_reason=None,
+                )
+            except ConcurrentUpdate:
+                continue
+            self.executions.start(run)
+            return run
+        raise Conflict(f"run '{run_id}' kept changing; try again")
+
+    def cancel(self, cluster_id: str, run_id: str, reason: str | None = None) -> Run:
+        self.require_cluster(cluster_id)
+        return self.calls.cancel(cluster_id, run_id, reason)
+
+    def decide(
+        self, cluster_id: str, run_id: str, call_id: str, *, approved: bool, reason: str | None,
+        edited_input: dict[str, Any] | None,
+    ) -> Call:
+        self.get_run(cluster_id, run_id)
+        return self.calls.decide(
+            cluster_id, run_id, call_id, approved=approved, reason=reason, edited_input=edited_input
+        )
+
+    def pending_approvals(self, run: Run) -> list[Call]:
+        return self.calls.pending_approvals(run) if run.status == RunStatus.PAUSED else []
+
+    def timeline(self, cluster_id: str, run_id: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        run = self.get_run(cluster_id, run_id)
+        entries = build_timeline(self.store.messages(run), self.store.calls(cluster_id, run_id),
+                                 self.store.status_history(run))
+        try:
+            start = int(cursor) if cursor else 0
+        except ValueError:
+            raise InvalidRequest("'cursor' is not a cursor this timeline returned", field="cursor") from None
+        page = entries[start : start + limit]
+        more = start + limit < len(entries)
+        return page, str(start + limit) if more else None
+
+
+_ORDER = {"status": 0, "message": 1, "call": 2, "approval-requested": 3, "approval-decided": 4}
+
+
+def build_timeline(messages: list[Message], calls: list[Call], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages, tool calls (with inputs, results and reasoning), approvals and status changes, in order."""
+    entries: list[dict[str, Any]] = []
+    for change in history:
+        entries.append({"type": "status", **change})
+    for m in messages:
+        entries.append({"type": "message", "at": m.created_at, "index": m.index, "role": m.role, "kind": m.kind,
+                        "content": m.content})
+    for c in calls:
+        entries.append({
+            "type": "call", "at": c.created_at, "callId": c.id, "function": c.function, "input": c.input,
+            "status": c.status, "result": c.result, "resultChars": c.result_chars,
+            "resultStored": c.result_blob is not None, "error": c.error, "reasoning": c.reasoning,
+            "updatedAt": c.updated_at, "worker": c.worker,
+        })
+        if c.approval is not None:
+            entries.append({"type": "approval-requested", "at": c.approval.requested_at, "callId": c.id,
+                            "function": c.function, "input": c.input, "expiresAt": c.approval.expires_at})
+            if c.approval.decided_at:
+                entries.append({"type": "approval-decided", "at": c.approval.decided_at, "callId": c.id,
+                                "approved": bool(c.approval.approved), "reason": c.approval.reason,
+                                "editedInput": c.approval.edited_input})
+    entries.sort(key=lambda e: (e["at"], _ORDER[e["type"]], e.get("index", 0), e.get("sequence", 0)))
+    return entries

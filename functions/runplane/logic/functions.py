@@ -1,0 +1,93 @@
+"""The per-cluster function registry and the standard library."""
+
+from __future__ import annotations
+
+from ..config import Settings
+from ..errors import InvalidRequest, NotFound
+from ..ports import RunStore
+from ..timeutil import now_iso
+from ..tools.builtins import BUILTINS, builtin_functions
+from ..tools.models import DEFAULT_INPUT_SCHEMA, FunctionDefinition, FunctionRecord, lambda_function_name
+from ..tools.netguard import UnsafeUrl, check_url
+
+
+class FunctionService:
+    def __init__(self, store: RunStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def put(self, cluster_id: str, name: str, body: FunctionDefinition) -> tuple[FunctionRecord, bool]:
+        target = body.target.model_dump(mode="json", exclude_none=True)
+        input_schema = body.input_schema
+        if body.target.type == "builtin":
+            if name not in BUILTINS:
+                raise InvalidRequest(
+                    f"'{name}' is not a runplane builtin (builtins: {', '.join(sorted(BUILTINS))})", field="target"
+                )
+            input_schema = input_schema or BUILTINS[name][0].input_schema
+        elif name in BUILTINS:
+            raise InvalidRequest(
+                f"'{name}' is the name of a runplane builtin; use target type 'builtin' or another name", field="name"
+            )
+        if body.target.type == "lambda":
+            prefix = self.settings.tool_lambda_prefix
+            if not lambda_function_name(target["arn"]).startswith(prefix):
+                raise InvalidRequest(
+                    f"this deployment may only invoke Lambda functions whose name starts with '{prefix}'",
+                    field="target.arn",
+                )
+        if body.target.type == "http":
+            try:
+                check_url(target["url"], allow_loopback_http=self.settings.allow_loopback_http, resolve=False)
+            except UnsafeUrl as exc:
+                raise InvalidRequest(str(exc), field="target.url") from None
+        existing = self.store.get_function(cluster_id, name)
+        now = now_iso()
+        record = FunctionRecord(
+            name=name,
+            description=body.description,
+            input_schema=input_schema or dict(DEFAULT_INPUT_SCHEMA),
+            requires_approval=body.requires_approval,
+            timeout_seconds=body.timeout_seconds,
+            approval_timeout_seconds=body.approval_timeout_seconds,
+            target=target,
+            created_at=existing.created_at if existing else now,
+            updated_at=now,
+        )
+        self.store.put_function(cluster_id, record)
+        return record, existing is None
+
+    def get(self, cluster_id: str, name: str) -> FunctionRecord:
+        record = self.store.get_function(cluster_id, name)
+        if record is None:
+            if name in BUILTINS:
+                return BUILTINS[name][0]
+            raise NotFound(f"function '{name}' not found in cluster '{cluster_id}'")
+        return record
+
+    def list(self, cluster_id: str) -> list[FunctionRecord]:
+        """The cluster's functions plus the builtins it has not overridden, by name."""
+        own = {f.name: f for f in self.store.list_functions(cluster_id)}
+        for builtin in builtin_functions():
+            own.setdefault(builtin.name, builtin)
+        return [own[name] for name in sorted(own)]
+
+    def delete(self, cluster_id: str, name: str) -> None:
+        if not self.store.delete_function(cluster_id, name):
+            raise NotFound(f"function '{name}' not found in cluster '{cluster_id}'")
+
+    def resolve_attached(self, cluster_id: str, names: list[str] | None, strict: bool = True) -> list[FunctionRecord]:
+        """The functions a run may call: all (absent) or exactly the named ones. An unknown name is a
+        400 when the run is created (``strict``) and is skipped later (the function was deleted)."""
+        available = {f.name: f for f in self.list(cluster_id)}
+        if names is None:
+            return list(available.values())
+        unknown = [n for n in names if n not in available]
+        if unknown and not strict:
+            return [available[n] for n in dict.fromkeys(names) if n in available]
+        if unknown:
+            raise InvalidRequest(
+                f"unknown function(s): {', '.join(unknown)}; this cluster has: {', '.join(sorted(available))}",
+                field="attachedFunctions",
+            )
+        return [available[n] for n in dict.fromkeys(names)]

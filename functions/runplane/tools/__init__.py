@@ -1,0 +1,1 @@
+"""Functions (tools) a run may call: their definitions, the standard library, and the targets."""

@@ -1,0 +1,101 @@
+"""Function definitions: what ``PUT /clusters/{clusterId}/functions/{name}`` takes and stores."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+from ..schemas import FUNCTION_NAME_PATTERN, Strict
+
+LAMBDA_ARN_PATTERN = r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
+_LAMBDA_ARN_RE = re.compile(LAMBDA_ARN_PATTERN)
+DEFAULT_INPUT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+MAX_TIMEOUT = {"lambda": 840, "http": 300, "worker": 86_400, "builtin": 60}
+MIN_TIMEOUT = {"lambda": 1, "http": 1, "worker": 2, "builtin": 1}
+
+
+def _check_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    from ..logic.result import check_schema
+
+    check_schema(schema, field="inputSchema")
+    if schema.get("type", "object") != "object":
+        raise ValueError("must describe an object (\"type\": \"object\"): tool inputs are JSON objects")
+    return schema
+
+
+InputSchema = Annotated[dict[str, Any], AfterValidator(_check_input_schema)]
+
+
+class LambdaTarget(Strict):
+    type: Literal["lambda"]
+    arn: str = Field(pattern=LAMBDA_ARN_PATTERN)
+
+
+class HttpTarget(Strict):
+    type: Literal["http"]
+    url: AnyHttpUrl
+    headers: dict[str, str] | None = Field(default=None, description="Sent with every call (e.g. a shared secret).")
+
+
+class WorkerTarget(Strict):
+    type: Literal["worker"]
+
+
+class BuiltinTarget(Strict):
+    type: Literal["builtin"]
+
+
+Target = Annotated[LambdaTarget | HttpTarget | WorkerTarget | BuiltinTarget, Field(discriminator="type")]
+
+
+class FunctionDefinition(Strict):
+    """Body of ``PUT /clusters/{clusterId}/functions/{name}``."""
+
+    description: str = Field(default="", max_length=4000)
+    input_schema: InputSchema | None = Field(default=None, alias="inputSchema")
+    requires_approval: bool = Field(default=False, alias="requiresApproval")
+    timeout_seconds: int = Field(default=60, ge=1, le=86_400, alias="timeoutSeconds")
+    approval_timeout_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400, alias="approvalTimeoutSeconds")
+    target: Target
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _timeout_fits_target(self) -> FunctionDefinition:
+        low, high = MIN_TIMEOUT[self.target.type], MAX_TIMEOUT[self.target.type]
+        if not low <= self.timeout_seconds <= high:
+            raise ValueError(f"timeoutSeconds must be between {low} and {high} for '{self.target.type}' targets")
+        return self
+
+
+class FunctionRecord(BaseModel):
+    """A function as stored and returned."""
+
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_INPUT_SCHEMA), alias="inputSchema")
+    requires_approval: bool = Field(default=False, alias="requiresApproval")
+    timeout_seconds: int = Field(default=60, alias="timeoutSeconds")
+    approval_timeout_seconds: int = Field(default=86_400, alias="approvalTimeoutSeconds")
+    target: dict[str, Any]
+    builtin: bool = False
+    created_at: str | None = Field(default=None, alias="createdAt")
+    updated_at: str | None = Field(default=None, alias="updatedAt")
+    model_config = ConfigDict(populate_by_name=True)
+
+    @property
+    def kind(self) -> str:
+        return str(self.target["type"])
+
+    def tool(self) -> dict[str, Any]:
+        """The tool definition the model sees."""
+        return {"name": self.name, "description": self.description or self.name, "input_schema": self.input_schema}
+
+
+def lambda_function_name(arn: str) -> str:
+    return arn.split(":")[6]
+
+
+def is_lambda_arn(value: str) -> bool:
+    return bool(_LAMBDA_ARN_RE.match(value))
