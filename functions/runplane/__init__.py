@@ -1,3 +1,20 @@
 """runplane: a serverless control plane for AI-agent runs."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+__all__ = ["Worker"]
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: Lambda handlers import ``runplane.*`` and must not pay for the worker SDK's imports.
+    if name == "Worker":
+        from .worker import Worker
+
+        return Worker
+    raise AttributeError(name)

@@ -402,11 +402,6 @@ def _reset_caches() -> None:
     clients.reset()
     wiring.reset()
     reset_settings_cache()
-    # The agent-step handler caches its AgentSteps (and the settings in it) per process; an emulator
-    # started earlier in this process (tests) would leave it with stale settings.
-    agent_step = sys.modules.get("runplane.handlers.agent_step")
-    if agent_step is not None:
-        agent_step.steps.cache_clear()
 
 
 class ErrorCounter(logging.Handler):

@@ -75,6 +75,46 @@ class Harness:
     def run_to_end(self, cluster_id: str, body: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
         return self.wait_run(cluster_id, self.create_run(cluster_id, body), timeout=timeout)
 
+    def put_function(self, cluster_id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        status, payload = self.api("PUT", f"/clusters/{cluster_id}/functions/{name}", body)
+        assert status in (200, 201), payload
+        return dict(payload)
+
+    def lambda_tool(self, name: str, handler: str) -> str:
+        """A user's Lambda function (run in-process by the emulator glue); returns its ARN."""
+        lam, iam = self.emulator.client("lambda"), self.emulator.client("iam")
+        role = iam.get_role(RoleName=self.emulator.names.role)["Role"]["Arn"]
+        import io
+        import zipfile
+
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as zf:
+            zf.writestr("x.txt", "x")
+        return str(lam.create_function(FunctionName=name, Runtime="python3.13", Role=role, Handler=handler,
+                                       Code={"ZipFile": code.getvalue()}, Timeout=30)["FunctionArn"])
+
+    def store(self) -> Any:
+        from runplane.handlers import wiring
+
+        return wiring.store()
+
+    def calls(self, cluster_id: str, run_id: str) -> list[Any]:
+        return sorted(self.store().calls(cluster_id, run_id), key=lambda c: c.id)
+
+    def messages(self, cluster_id: str, run_id: str) -> list[Any]:
+        run = self.store().get_run(cluster_id, run_id)
+        return list(self.store().messages(run))
+
+    def max_payload_bytes(self, run_id: str) -> int:
+        sizes = [0]
+        for event in self.history(run_id):
+            for key, details in event.items():
+                if key.endswith("EventDetails") and isinstance(details, dict):
+                    for field in ("input", "output"):
+                        if isinstance(details.get(field), str):
+                            sizes.append(len(details[field].encode()))
+        return max(sizes)
+
     # -- the state machine ---------------------------------------------------------------------
     def execution_arn(self, run_id: str) -> str:
         return f"{self.emulator.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}"
