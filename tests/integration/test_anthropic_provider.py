@@ -154,6 +154,7 @@ def test_throttled_overloaded_and_5xx_are_retried_by_the_state_machine(harness: 
             "initialPrompt": prompt,
             "resultSchema": CITY_SCHEMA,
             "systemPrompt": "Answer from memory.",
+            "attachedFunctions": [],  # no tools but final_result: its use is forced
         },
     )
 
@@ -225,7 +226,7 @@ def test_plain_text_answer_finishes_the_run(harness: Any, fake: FakeAnthropic) -
     fake.enqueue(200, text_message(answer, input_tokens=57, output_tokens=18))
     prompt = unique_prompt("Say hello to the team in one sentence")
     cluster = harness.cluster()
-    run = harness.run_to_end(cluster, {"initialPrompt": prompt})
+    run = harness.run_to_end(cluster, {"initialPrompt": prompt, "attachedFunctions": []})
 
     assert run["status"] == "done", run
     assert run["result"] == {"message": answer}

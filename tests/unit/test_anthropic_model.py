@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx2
 import pytest
-
 from runplane.llm.anthropic_model import AnthropicModel
 from runplane.llm.base import (
     ModelError,
@@ -23,9 +22,10 @@ from runplane.llm.base import (
     ModelThrottled,
     ModelUnavailable,
 )
+
 from tests.support.fake_anthropic import error_body, text_message, tool_use_message
 
-BEDROCK_MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+BEDROCK_MODEL = "us.anthropic.claude-sonnet-5-5-v1:0"
 
 Reply = httpx2.Response | Exception | Callable[[httpx2.Request], httpx2.Response]
 
@@ -65,7 +65,12 @@ def api_model(transport: FakeTransport, max_retries: int = 0) -> AnthropicModel:
 def aws_creds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDRUNPLANETEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-for-tests")
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK", "ANTHROPIC_BEDROCK_BASE_URL"):
+    for name in (
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "ANTHROPIC_BEDROCK_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -73,13 +78,15 @@ def bedrock_model(transport: FakeTransport, max_retries: int = 0) -> AnthropicMo
     return AnthropicModel.bedrock(region="us-east-1", http_client=transport.client(), max_retries=max_retries)
 
 
-def simple_request(model_id: str = "claude-sonnet-4-5") -> ModelRequest:
+def simple_request(model_id: str = "claude-sonnet-5-5") -> ModelRequest:
     return ModelRequest(
-        model_id=model_id, system="Be brief.", messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+        model_id=model_id,
+        system="Be brief.",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
     )
 
 
-def tool_request(model_id: str = "claude-sonnet-4-5") -> ModelRequest:
+def tool_request(model_id: str = "claude-sonnet-5-5") -> ModelRequest:
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     return ModelRequest(
         model_id=model_id,
@@ -108,8 +115,12 @@ def test_text_answer_maps_stop_reason_usage_and_content() -> None:
 
 
 def test_tool_use_answer_keeps_only_wire_fields() -> None:
-    body = tool_use_message("final_result", {"result": {"city": "Paris"}, "summary": "Found it."},
-                            text="Calling the tool.", tool_id="toolu_01A09q90qw90lq917835lq9")
+    body = tool_use_message(
+        "final_result",
+        {"result": {"city": "Paris"}, "summary": "Found it."},
+        text="Calling the tool.",
+        tool_id="toolu_01A09q90qw90lq917835lq9",
+    )
     body["content"][0]["citations"] = None
     assert body["content"][1]["caller"] == {"type": "direct"}
     transport = FakeTransport(ok(body))
@@ -137,7 +148,7 @@ def test_request_the_sdk_sends_to_the_anthropic_api() -> None:
     assert sent.headers["anthropic-version"]
     assert sent.headers["content-type"] == "application/json"
     assert transport.body() == {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 1024,
         "system": request.system,
         "messages": request.messages,
@@ -173,18 +184,45 @@ def test_base_url_points_the_sdk_elsewhere() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "expected", "fragment"),
     [
-        (429, error_body("rate_limit_error", "Number of request tokens has exceeded your rate limit."),
-         ModelThrottled, "429"),
+        (
+            429,
+            error_body("rate_limit_error", "Number of request tokens has exceeded your rate limit."),
+            ModelThrottled,
+            "429",
+        ),
         (529, error_body("overloaded_error", "Overloaded"), ModelOverloaded, "Overloaded"),
         (500, error_body("api_error", "Internal server error"), ModelUnavailable, "500"),
         (503, error_body("api_error", "Service unavailable"), ModelUnavailable, "503"),
-        (400, error_body("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
-         ModelRequestRejected, "prompt is too long: 210000 tokens > 200000 maximum"),
-        (401, error_body("authentication_error", "invalid x-api-key"), ModelRequestRejected, "invalid x-api-key"),
-        (403, error_body("permission_error", "Your API key does not have permission"), ModelRequestRejected, "403"),
-        (404, error_body("not_found_error", "model: claude-nope"), ModelRequestRejected, "model: claude-nope"),
-        (413, error_body("request_too_large", "Request exceeds the maximum allowed size"),
-         ModelRequestRejected, "413"),
+        (
+            400,
+            error_body("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
+            ModelRequestRejected,
+            "prompt is too long: 210000 tokens > 200000 maximum",
+        ),
+        (
+            401,
+            error_body("authentication_error", "invalid x-api-key"),
+            ModelRequestRejected,
+            "invalid x-api-key",
+        ),
+        (
+            403,
+            error_body("permission_error", "Your API key does not have permission"),
+            ModelRequestRejected,
+            "403",
+        ),
+        (
+            404,
+            error_body("not_found_error", "model: claude-nope"),
+            ModelRequestRejected,
+            "model: claude-nope",
+        ),
+        (
+            413,
+            error_body("request_too_large", "Request exceeds the maximum allowed size"),
+            ModelRequestRejected,
+            "413",
+        ),
     ],
 )
 def test_status_errors_are_classified(
@@ -230,8 +268,9 @@ def test_connection_error_is_unavailable() -> None:
 
 def test_sdk_retry_count_is_honoured() -> None:
     # retry-after-ms keeps the SDK's back-off short without patching it.
-    failing = httpx2.Response(500, json=error_body("api_error", "Internal server error"),
-                              headers={"retry-after-ms": "5"})
+    failing = httpx2.Response(
+        500, json=error_body("api_error", "Internal server error"), headers={"retry-after-ms": "5"}
+    )
     transport = FakeTransport(failing)
     with pytest.raises(ModelUnavailable):
         api_model(transport, max_retries=1).complete(simple_request())
@@ -268,8 +307,9 @@ def test_sdk_refuses_httpx_clients() -> None:
 
 @pytest.mark.usefixtures("aws_creds")
 def test_bedrock_posts_to_invoke_with_sigv4_and_no_model_in_body() -> None:
-    transport = FakeTransport(ok(tool_use_message("final_result", {"result": {"city": "Paris"}, "summary": "s"},
-                                                  model=BEDROCK_MODEL)))
+    transport = FakeTransport(
+        ok(tool_use_message("final_result", {"result": {"city": "Paris"}, "summary": "s"}, model=BEDROCK_MODEL))
+    )
     request = tool_request(BEDROCK_MODEL)
     response = bedrock_model(transport).complete(request)
     assert response.stop_reason == "tool_use"
@@ -312,9 +352,18 @@ def test_bedrock_text_answer() -> None:
         (429, "ThrottlingException", "Too many requests, please wait before trying again.", ModelThrottled),
         (503, "ServiceUnavailableException", "Bedrock is unable to process your request.", ModelUnavailable),
         (500, "InternalServerException", "The server encountered an internal error.", ModelUnavailable),
-        (400, "ValidationException", "prompt is too long: 210000 tokens > 200000 maximum", ModelRequestRejected),
-        (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.",
-         ModelRequestRejected),
+        (
+            400,
+            "ValidationException",
+            "prompt is too long: 210000 tokens > 200000 maximum",
+            ModelRequestRejected,
+        ),
+        (
+            403,
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+            ModelRequestRejected,
+        ),
     ],
 )
 def test_bedrock_errors_are_classified(status: int, error_type: str, text: str, expected: type[ModelError]) -> None:

@@ -137,6 +137,7 @@ class Emulator:
         self.stream_poll_seconds = stream_poll_seconds
         self._server: Any = None
         self._poller: StreamPoller | None = None
+        self._saved_env: dict[str, str | None] = {}
         self.state_machine_arn = ""
         self.table_stream_arn = ""
 
@@ -178,9 +179,11 @@ class Emulator:
         from moto.server import ThreadedMotoServer
 
         _patch_moto(self.sleep_scale)
+        env = self.environment()
+        self._saved_env = {k: os.environ.get(k) for k in [*env, "AWS_SESSION_TOKEN", "AWS_PROFILE"]}
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
-        os.environ.update(self.environment())
+        os.environ.update(env)
         clients.reset()
         wiring.reset()
         reset_settings_cache()
@@ -267,6 +270,14 @@ class Emulator:
             finally:
                 self._server.stop()
                 self._server = None
+                for key, value in self._saved_env.items():  # leave the process as we found it
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+                clients.reset()
+                wiring.reset()
+                reset_settings_cache()
 
     def _stop_executions(self) -> None:
         sfn = self.client("stepfunctions")

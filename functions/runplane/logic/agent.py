@@ -115,6 +115,10 @@ class AgentSteps:
     # -- the model turn ---------------------------------------------------------------------
     def model_turn(self, cluster_id: str, run_id: str) -> Step:
         run = self.store.get_run(cluster_id, run_id)
+        if run is not None and run.status == RunStatus.PAUSED:
+            # The Map state only ends when every call is decided: a paused run here has nothing pending.
+            self.calls.resume_if_clear(run)
+            run = self.store.get_run(cluster_id, run_id)
         if run is None or run.status in TERMINAL or run.status == RunStatus.PAUSED:
             return {"next": "end"}
         if run.status == RunStatus.PENDING:

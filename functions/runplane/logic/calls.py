@@ -215,9 +215,10 @@ class CallSteps:
             decided = self.store.update_call(call, {"awaiting_approval"}, **fields)
         except ConcurrentUpdate:
             raise Conflict(f"call '{call_id}' was decided by someone else") from None
+        # Resume the run before the loop does: its next model turn must find it running.
+        self._resume_if_clear(run)
         if token:
             self.executions.send_task_success(token, self.descriptor(decided))
-        self._resume_if_clear(run)
         return decided
 
     def _pause(self, run: Run) -> None:
@@ -232,6 +233,9 @@ class CallSteps:
                 if fresh is None:
                     return
                 run = fresh
+
+    def resume_if_clear(self, run: Run) -> None:
+        self._resume_if_clear(run)
 
     def _resume_if_clear(self, run: Run) -> None:
         for _ in range(5):
