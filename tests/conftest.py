@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+# moto's interpreter logs every failed state (expected in these tests) with the whole program dumped.
+logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
 def emulator_settings(**overrides: str) -> dict[str, str]:
