@@ -7,15 +7,17 @@ import re
 from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
 from runplane import resources
 
 from .functions import FunctionDefaults, runplane_function
 from .model import ModelAccess
 from .storage import Storage
-
+from .tools import JobQueues
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -39,6 +41,8 @@ class AgentLoop(Construct):
         defaults: FunctionDefaults,
         storage: Storage,
         model: ModelAccess,
+        tool_function: lambda_.IFunction,
+        job_queues: JobQueues,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -50,6 +54,7 @@ class AgentLoop(Construct):
         storage.bucket.grant_read(self.step_function)
         storage.bucket.grant_put(self.step_function)
         model.grant_invoke(self.step_function)
+        job_queues.grant_create(self.step_function)  # a worker call's descriptor carries its queue URL
         # The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy small (AWS guidance).
         self.log_group = logs.LogGroup(
             self,
@@ -65,11 +70,17 @@ class AgentLoop(Construct):
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions=definition_substitutions(
-                definition, {"AgentStepFunctionArn": self.step_function.function_arn}
+                definition,
+                {
+                    "AgentStepFunctionArn": self.step_function.function_arn,
+                    "ToolStepFunctionArn": tool_function.function_arn,
+                },
             ),
             # Errors with their input/cause; the payload carries ids only (the conversation is in DynamoDB).
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=True),
             tracing_enabled=True,
         )
-        # The state machine's role may invoke the agent-step function and nothing else.
+        # The state machine's role may invoke the two step functions and send worker jobs, nothing else.
         self.step_function.grant_invoke(self.state_machine)
+        tool_function.grant_invoke(self.state_machine)
+        job_queues.grant_send(self.state_machine)

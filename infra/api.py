@@ -11,10 +11,12 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
 from runplane import resources
 
 from .functions import FunctionDefaults, runplane_function
 from .storage import Storage
+from .tools import JobQueues, grant_task_response
 
 STAGE_NAME = "v1"
 THROTTLING_RATE_LIMIT = 50  # requests per second, steady state
@@ -30,6 +32,7 @@ class Api(Construct):
         defaults: FunctionDefaults,
         storage: Storage,
         state_machine: sfn.IStateMachine,
+        job_queues: JobQueues,
         cloud_watch_role: bool = True,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
@@ -41,10 +44,17 @@ class Api(Construct):
             defaults,
             environment={"RUNPLANE_STATE_MACHINE_ARN": state_machine.state_machine_arn},
         )
-        # Stores runs (a very large first prompt goes to the bucket) and starts their executions.
+        # Runs, calls and functions in the table (large prompts and results in the bucket); starts
+        # executions (new runs, follow-up messages) and stops them (cancel).
         storage.table.grant_read_write_data(self.function)
+        storage.bucket.grant_read(self.function)
         storage.bucket.grant_put(self.function)
         state_machine.grant_start_execution(self.function)
+        state_machine.grant_execution(self.function, "states:StopExecution")
+        # Approvals and worker results resume tasks; workers' job polling reads the job queues.
+        grant_task_response(self.function)
+        job_queues.grant_create(self.function)
+        job_queues.grant_consume(self.function)
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -79,6 +89,9 @@ class Api(Construct):
                 ),
             ),
         )
+
+        # LambdaRestApi adds an "Endpoint" output of its own; the stack outputs ApiUrl instead.
+        self.rest_api.node.try_remove_child("Endpoint")
 
     @property
     def url(self) -> str:

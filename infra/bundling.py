@@ -2,7 +2,8 @@
 
 One asset serves every function: ``functions/runplane`` plus the runtime dependencies of
 ``pyproject.toml`` (``[project].dependencies``, the single source of truth), installed for the Lambda
-platform (Linux, arm64, CPython 3.13) by ``pip install --platform ... --only-binary=:all:``.
+platform (Linux, arm64, CPython 3.13) by ``pip install --platform ... --only-binary=:all:``, with
+``requirements.lock`` as constraints so the asset holds the versions the tests ran with.
 
 The AWS SDK (boto3, botocore, s3transfer) is left out: the Lambda runtime provides
 it. Some dependencies pull botocore in (``aws-xray-sdk``); it is removed after the install so that the
@@ -19,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -32,6 +34,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 PACKAGE = "runplane"
+# Pins every transitive dependency to the versions the test suite runs with.
+LOCK_FILE = REPO_ROOT / "requirements.lock"
+# pip's output per (requirements, lock file), reused across synths; build/ is git-ignored.
+DEPS_CACHE = REPO_ROOT / "build" / "lambda-deps"
 
 LAMBDA_PLATFORM = "manylinux2014_aarch64"  # matches Architecture.ARM_64 in infra/functions.py
 LAMBDA_PYTHON = "3.13"  # matches Runtime.PYTHON_3_13
@@ -57,16 +63,26 @@ def runtime_dependencies(pyproject: Path = PYPROJECT) -> list[str]:
     return [d for d in deps if _dist_name(d) not in RUNTIME_PROVIDED]
 
 
-def pip_command(output_dir: str, requirements: Sequence[str]) -> list[str]:
+def pip_command(output_dir: str, requirements: Sequence[str], constraints: Path | None = LOCK_FILE) -> list[str]:
     return [
-        sys.executable, "-m", "pip", "install",
-        "--quiet", "--disable-pip-version-check", "--no-input",
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
         "--no-compile",  # .pyc files would be compiled by *this* interpreter, not Lambda's 3.13
-        "--platform", LAMBDA_PLATFORM,
-        "--implementation", "cp",
-        "--python-version", LAMBDA_PYTHON,
+        "--platform",
+        LAMBDA_PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        LAMBDA_PYTHON,
         "--only-binary=:all:",
-        "--target", output_dir,
+        *(["--constraint", str(constraints)] if constraints and constraints.exists() else []),
+        "--target",
+        output_dir,
         *requirements,
     ]
 
@@ -76,7 +92,7 @@ def _remove_distributions(target: Path, names: Iterable[str]) -> list[str]:
     wanted = set(names)
     removed: list[str] = []
     for dist_info in sorted(target.glob("*.dist-info")):
-        name = _dist_name(dist_info.name.rsplit("-", 1)[0])
+        name = _dist_name(dist_info.name.removesuffix(".dist-info").rsplit("-", 1)[0])
         if name not in wanted:
             continue
         record = dist_info / "RECORD"
@@ -98,13 +114,36 @@ def _remove_distributions(target: Path, names: Iterable[str]) -> list[str]:
     return removed
 
 
-def bundle_into(output_dir: str | Path, requirements: Sequence[str] | None = None) -> None:
+def dependencies_key(requirements: Sequence[str], constraints: Path | None = LOCK_FILE) -> str:
+    """Identifies one pip install: the requirements, the pinned versions and the target platform."""
+    h = hashlib.sha256("\0".join([LAMBDA_PLATFORM, LAMBDA_PYTHON, *RUNTIME_PROVIDED, *requirements]).encode())
+    if constraints and constraints.exists():
+        h.update(b"\0" + constraints.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def install_dependencies(requirements: Sequence[str], cache_dir: Path = DEPS_CACHE) -> Path:
+    """The dependencies installed for Lambda, in a directory reused while requirements.lock and the
+    requirements stay the same (CDK re-bundles on every synth; pip need not run again)."""
+    target = cache_dir / dependencies_key(requirements)
+    if target.is_dir():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=cache_dir))
+    try:
+        subprocess.run(pip_command(str(staging), requirements), check=True)
+        _remove_distributions(staging, RUNTIME_PROVIDED)
+        staging.rename(target)  # a half-finished install is never reused
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def bundle_into(output_dir: str | Path, requirements: Sequence[str], cache_dir: Path = DEPS_CACHE) -> None:
     """What the asset contains: the runtime dependencies for Lambda, then the runplane package."""
     out = Path(output_dir)
-    reqs = list(runtime_dependencies() if requirements is None else requirements)
-    if reqs:
-        subprocess.run(pip_command(str(out), reqs), check=True)
-        _remove_distributions(out, RUNTIME_PROVIDED)
+    if requirements:
+        shutil.copytree(install_dependencies(requirements, cache_dir), out, dirs_exist_ok=True)
     shutil.copytree(FUNCTIONS_DIR / PACKAGE, out / PACKAGE, ignore=_IGNORE, dirs_exist_ok=True)
 
 
@@ -121,8 +160,7 @@ class LocalPipBundler:
             bundle_into(output_dir, self.requirements)
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(
-                f"bundling the Lambda asset failed: pip exited with {exc.returncode} "
-                f"(command: {' '.join(exc.cmd)})"
+                f"bundling the Lambda asset failed: pip exited with {exc.returncode} (command: {' '.join(exc.cmd)})"
             ) from exc
         return True
 
@@ -133,8 +171,7 @@ def asset_fingerprint(requirements: Sequence[str]) -> str:
     CDK's own source fingerprint would cover all of ``functions/`` (egg-info included) and cannot see
     the requirements, which live in pyproject.toml; this one covers exactly what the bundle is made of.
     """
-    h = hashlib.sha256()
-    h.update("\0".join([LAMBDA_PLATFORM, LAMBDA_PYTHON, *RUNTIME_PROVIDED, *requirements]).encode())
+    h = hashlib.sha256(dependencies_key(requirements).encode())
     root = FUNCTIONS_DIR / PACKAGE
     for path in sorted(root.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
 from runplane import resources
 
 from .functions import FunctionDefaults, runplane_function
@@ -33,7 +34,7 @@ class Events(Construct):
         construct_id: str,
         *,
         bus_name: str = DEFAULT_BUS_NAME,
-        archive_retention: Duration = Duration.days(30),
+        archive_retention_days: int = 30,
     ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
@@ -42,7 +43,7 @@ class Events(Construct):
             "Archive",
             description="runplane run status events",
             event_pattern=events.EventPattern(source=[resources.EVENT_SOURCE]),
-            retention=archive_retention,
+            retention=Duration.days(archive_retention_days),
         )
 
 

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
 from runplane.resources import FunctionSpec
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -37,13 +39,24 @@ def runplane_function(
     *,
     environment: Mapping[str, str] | None = None,
 ) -> lambda_.Function:
-    """A Lambda for ``spec``: Python 3.13 on arm64, X-Ray tracing, its own log group with retention."""
+    """A Lambda for ``spec``: Python 3.13 on arm64, X-Ray tracing, its own log group with retention.
+
+    Its role starts empty but for writing to that log group (instead of the AWS-managed basic
+    execution policy, which allows every log group); each construct then grants what its function uses.
+    """
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
         retention=defaults.log_retention,
         removal_policy=RemovalPolicy.DESTROY,
     )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"{service_name(spec)} Lambda",
+    )
+    log_group.grant_write(role)
     env = {
         **defaults.environment,
         **(environment or {}),
@@ -63,4 +76,5 @@ def runplane_function(
         environment=env,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
+        role=role,
     )

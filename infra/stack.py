@@ -5,6 +5,10 @@ Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthr
 - ``modelProvider``: ``bedrock`` | ``anthropic`` | ``scripted``. Default: ``anthropic`` when
   ``anthropicSecretName`` is given, else ``bedrock`` (IAM only, so a bare ``cdk deploy`` works).
 - ``anthropicSecretName``: name of an existing Secrets Manager secret holding the Anthropic API key.
+- ``bedrockModelIds``: JSON object, model name -> Bedrock model id (e.g. ``eu.`` or ``global.``
+  inference profiles); becomes ``RUNPLANE_BEDROCK_MODEL_IDS``.
+- ``toolLambdaPrefix``: Lambda functions registered as tool targets must be named with this prefix
+  (default ``runplane-tool-``); the tool step may invoke those and no others.
 - ``eventBusName``: name of the custom event bus (default ``runplane``; one per account and region).
 - ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default true),
   needed once per account and region for access logging.
@@ -14,6 +18,7 @@ The stack is environment-agnostic (no account or region lookups): it synthesizes
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -26,6 +31,16 @@ from .events import DEFAULT_BUS_NAME, Events, Outbox
 from .functions import FunctionDefaults
 from .model import ModelAccess, resolve_provider
 from .storage import Storage
+from .tools import DEFAULT_TOOL_LAMBDA_PREFIX, JobQueues, Tools
+
+
+def _json_object(value: Any, name: str) -> dict[str, str] | None:
+    if value in (None, ""):
+        return None
+    parsed = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise ValueError(f"{name} must be a JSON object of strings; got {value!r}")
+    return {str(k): v for k, v in parsed.items()}
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -52,7 +67,11 @@ class RunplaneStack(Stack):
         ctx = self.node.try_get_context
         secret_name = anthropic_secret_name or ctx("anthropicSecretName") or None
         provider = resolve_provider(model_provider or ctx("modelProvider"), secret_name)
+        bedrock_ids = _json_object(ctx("bedrockModelIds"), "bedrockModelIds")
         bus_name = event_bus_name or ctx("eventBusName") or DEFAULT_BUS_NAME
+        tool_prefix = str(ctx("toolLambdaPrefix") or DEFAULT_TOOL_LAMBDA_PREFIX)
+        # Worker job queues are created at run time; the prefix ties them (and the grants) to this stack.
+        job_queues = JobQueues(prefix=f"{self.stack_name.lower()}-jobs-")
         cloud_watch_role = (
             api_gateway_cloud_watch_role
             if api_gateway_cloud_watch_role is not None
@@ -62,24 +81,41 @@ class RunplaneStack(Stack):
         storage = Storage(self, "Storage")
         events = Events(self, "Events", bus_name=bus_name)
         model = ModelAccess(
-            self, "Model", provider=provider, anthropic_secret_name=secret_name if provider == "anthropic" else None
+            self,
+            "Model",
+            provider=provider,
+            anthropic_secret_name=secret_name if provider == "anthropic" else None,
         )
-        defaults = FunctionDefaults(
-            code=lambda_code(),  # one asset for every function
-            environment={
-                "RUNPLANE_TABLE_NAME": storage.table.table_name,
-                "RUNPLANE_BLOB_BUCKET": storage.bucket.bucket_name,
-                "RUNPLANE_EVENT_BUS_NAME": events.bus.event_bus_name,
-                "RUNPLANE_MODEL_PROVIDER": provider,
-            },
+        environment = {
+            "RUNPLANE_TABLE_NAME": storage.table.table_name,
+            "RUNPLANE_BLOB_BUCKET": storage.bucket.bucket_name,
+            "RUNPLANE_EVENT_BUS_NAME": events.bus.event_bus_name,
+            "RUNPLANE_MODEL_PROVIDER": provider,
+            "RUNPLANE_TOOL_LAMBDA_PREFIX": tool_prefix,
+            "RUNPLANE_JOB_QUEUE_PREFIX": job_queues.prefix,
+        }
+        if bedrock_ids:
+            environment["RUNPLANE_BEDROCK_MODEL_IDS"] = json.dumps(bedrock_ids, separators=(",", ":"))
+        defaults = FunctionDefaults(code=lambda_code(), environment=environment)  # one asset for all
+        tools = Tools(
+            self, "Tools", defaults=defaults, storage=storage, job_queues=job_queues, tool_lambda_prefix=tool_prefix
         )
-        loop = AgentLoop(self, "AgentLoop", defaults=defaults, storage=storage, model=model)
+        loop = AgentLoop(
+            self,
+            "AgentLoop",
+            defaults=defaults,
+            storage=storage,
+            model=model,
+            tool_function=tools.function,
+            job_queues=job_queues,
+        )
         api = Api(
             self,
             "Api",
             defaults=defaults,
             storage=storage,
             state_machine=loop.state_machine,
+            job_queues=job_queues,
             cloud_watch_role=cloud_watch_role,
         )
         outbox = Outbox(
@@ -92,7 +128,8 @@ class RunplaneStack(Stack):
         )
 
         self.model_provider = provider
-        self.storage, self.events, self.agent_loop, self.api, self.outbox = storage, events, loop, api, outbox
+        self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop
+        self.api, self.outbox = api, outbox
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the runplane API (stage included)")
         CfnOutput(self, "EventBusName", value=events.bus.event_bus_name, description="Run status events bus")

@@ -7,6 +7,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
 from runplane import resources
 
 TTL_ATTRIBUTE = "expiresAt"

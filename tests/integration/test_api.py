@@ -11,6 +11,8 @@ from runplane.catalog import ACCEPTED
 
 def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
     cluster = harness.cluster()
+    for name in ("getOrder", "searchOrders"):
+        harness.put_function(cluster, name, {"target": {"type": "worker"}})
     body = {
         "initialPrompt": "Check the order status",
         "systemPrompt": "Be brief.",
@@ -24,7 +26,8 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
         "reasoningTraces": False,
         "callSummarization": False,
         "interactive": False,
-        "test": {"enabled": True, "mocks": {"getOrder": {"output": {"status": "shipped"}}}},
+        "test": {"enabled": True, "mocks": {"getOrder": {"output": {"status": "shipped"}},
+                                            "searchOrders": {"output": {"orders": []}}}},
         "config": {"id": "cfg-1", "input": {"x": 1}},
     }
     run_id = harness.create_run(cluster, body)
