@@ -32,7 +32,6 @@ def emulator_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def harness(emulator_env: dict[str, str]) -> Iterator[object]:
     from runplane.local.emulator import Emulator
-
     from tests.support.harness import Harness
 
     emulator = Emulator(sleep_scale=0.005, settings_env=emulator_env).start()

@@ -67,9 +67,7 @@ PAD_MARKER = "[[runplane-bench:pad]]"
 
 
 # -- the API, through the real Lambda handler ----------------------------------------------------
-def proxy_event(
-    method: str, path: str, body: Any = None, query: dict[str, str] | None = None
-) -> dict[str, Any]:
+def proxy_event(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
     """An API Gateway (REST, proxy integration) event, as tests/support/harness.py builds it."""
     return {
         "resource": "/{proxy+}",
@@ -82,8 +80,12 @@ def proxy_event(
         "pathParameters": {"proxy": path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
-            "requestId": str(uuid.uuid4()), "stage": "bench", "httpMethod": method, "path": path,
-            "resourcePath": "/{proxy+}", "identity": {"sourceIp": "127.0.0.1"},
+            "requestId": str(uuid.uuid4()),
+            "stage": "bench",
+            "httpMethod": method,
+            "path": path,
+            "resourcePath": "/{proxy+}",
+            "identity": {"sourceIp": "127.0.0.1"},
         },
         "body": json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,
@@ -171,7 +173,8 @@ def analyse(events: list[dict[str, Any]], model_turns: int) -> dict[str, Any]:
     names = [e["stateEnteredEventDetails"]["name"] for e in entered]
     terminal = sum(1 for e in entered if e["type"] in ("SucceedStateEntered", "FailStateEntered"))
     lambda_calls = sum(
-        1 for e in events
+        1
+        for e in events
         if e["type"] == "LambdaFunctionScheduled"
         or (e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"].get("resourceType") == "lambda")
     )
@@ -273,10 +276,13 @@ def scenario_repair(bench: Bench) -> dict[str, Any]:
         {"result": {"severity": "high", "title": 7}, "summary": "second try"},
         {"result": {"severity": "high", "title": "Disk full"}, "summary": "The database disk is full."},
     ]
-    run_id = bench.create_run({
-        "initialPrompt": "Classify the incident", "resultSchema": SEVERITY_SCHEMA,
-        "test": {"enabled": False, "modelScript": script},
-    })
+    run_id = bench.create_run(
+        {
+            "initialPrompt": "Classify the incident",
+            "resultSchema": SEVERITY_SCHEMA,
+            "test": {"enabled": False, "modelScript": script},
+        }
+    )
     return _finish(bench, run_id)[0]
 
 
@@ -285,7 +291,8 @@ def scenario_long_conversation(bench: Bench) -> dict[str, Any]:
     from .config import settings
 
     body: dict[str, Any] = {
-        "initialPrompt": "Read every page and answer", "resultSchema": ANSWER_SCHEMA,
+        "initialPrompt": "Read every page and answer",
+        "resultSchema": ANSWER_SCHEMA,
         "test": {"enabled": False, "modelScript": long_script(_pad)},
     }
     script_bytes = len(json.dumps(body["test"]).encode())
@@ -345,8 +352,10 @@ def scenario_throughput(bench: Bench, runs: int) -> dict[str, Any]:
         "execution_statuses": sorted(set(final.values())),
         "create_seconds": round(created - started, 3),
         "create_ms": {
-            "first": round(latencies[0], 1), "median": round(statistics.median(latencies), 1),
-            "max": round(max(latencies), 1), "last": round(latencies[-1], 1),
+            "first": round(latencies[0], 1),
+            "median": round(statistics.median(latencies), 1),
+            "max": round(max(latencies), 1),
+            "last": round(latencies[-1], 1),
         },
         "wall_seconds": round(wall, 3),
         "runs_per_second": round(runs / wall, 2) if wall > 0 else None,
@@ -378,7 +387,10 @@ def cold_imports(repeats: int = IMPORT_REPEATS) -> dict[str, dict[str, Any]]:
         for _ in range(repeats):
             proc = subprocess.run(
                 [sys.executable, "-c", _IMPORT_PROBE, module],
-                capture_output=True, text=True, env=env, check=False,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
             )
             if proc.returncode != 0:
                 raise RuntimeError(f"importing {module} failed:\n{proc.stderr[-2000:]}")
@@ -456,7 +468,8 @@ def running_emulator() -> Iterator[Any]:
 
 # -- report ------------------------------------------------------------------------------------------
 def run_bench(runs: int, import_repeats: int = IMPORT_REPEATS) -> dict[str, Any]:
-    imports = cold_imports(import_repeats)  # first, in fresh interpreters, before the emulator's threads compete for CPU
+    # First, in fresh interpreters, before the emulator's threads compete for the CPU.
+    imports = cold_imports(import_repeats)
     with _counting_server_errors() as server_errors, running_emulator() as emulator:
         from .handlers import wiring
         from .schemas import CreateClusterRequest
@@ -502,8 +515,7 @@ def _ok(good: bool) -> str:
 def render(report: dict[str, Any]) -> str:
     sc = report["scenarios"]
     lines = [
-        "runplane bench: the agent loop in the local emulator "
-        "(scripted model; figures from execution history)",
+        "runplane bench: the agent loop in the local emulator (scripted model; figures from execution history)",
         "",
         f"{'scenario':<18} {'status':<7} {'turns':>5} {'states':>6} {'loop/turn':>9} {'all/turn':>8} "
         f"{'lambda/turn':>11} {'max payload':>11}",

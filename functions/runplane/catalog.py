@@ -37,9 +37,7 @@ def resolve(requested: str | None, default: str) -> str:
     name = requested or default
     canonical = ALIASES.get(name, name)
     if canonical not in MODELS:
-        raise InvalidRequest(
-            f"unknown model '{name}'; accepted models: {', '.join(ACCEPTED)}", field="model"
-        )
+        raise InvalidRequest(f"unknown model '{name}'; accepted models: {', '.join(ACCEPTED)}", field="model")
     return canonical
 
 

@@ -23,3 +23,7 @@ class InvalidRequest(RunplaneError):
 
 class ConcurrentUpdate(RunplaneError):
     """A conditional write lost a race; the caller re-reads and decides again."""
+
+
+class TooLarge(InvalidRequest):
+    """A request over a size limit (HTTP 413)."""

@@ -35,14 +35,11 @@ class RunStore(Protocol):
         """Commit a status change (checked against the status graph) if nobody changed the run since
         ``run`` was read; raise ConcurrentUpdate otherwise."""
 
-    def status_history(self, run: Run) -> list[dict[str, Any]]: ...
-
     def messages(self, run: Run) -> list[Message]: ...
 
     def append_message(self, run: Run, message: Message, *, usage: tuple[int, int] | None = None) -> bool:
         """Store the message at its index unless one is there already (False then). With ``usage``,
         the run's token counters and turn count grow in the same transaction."""
-
 
     def put_function(self, cluster_id: str, record: FunctionRecord) -> None: ...
 

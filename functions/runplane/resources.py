@@ -32,16 +32,25 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     for spec in (
         FunctionSpec("api", "runplane.handlers.api.handler", "runplane HTTPS API", 29, 512),
         FunctionSpec(
-            "agent_step", "runplane.handlers.agent_step.handler",
-            "runplane agent loop step (model turns)", 300, 1024,
+            "agent_step",
+            "runplane.handlers.agent_step.handler",
+            "runplane agent loop step (model turns)",
+            300,
+            1024,
         ),
         FunctionSpec(
-            "tools", "runplane.handlers.tools.handler",
-            "runplane tool calls (lambda, http, builtin targets; approvals)", 900, 512,
+            "tools",
+            "runplane.handlers.tools.handler",
+            "runplane tool calls (lambda, http, builtin targets; approvals)",
+            900,
+            512,
         ),
         FunctionSpec(
-            "stream", "runplane.handlers.stream.handler",
-            "runplane outbox: runs table stream -> EventBridge", 60, 256,
+            "stream",
+            "runplane.handlers.stream.handler",
+            "runplane outbox: runs table stream -> EventBridge",
+            60,
+            256,
         ),
     )
 }

@@ -56,9 +56,7 @@ class OnStatusChange(Strict):
 
     webhook: AnyHttpUrl | None = None
     function: Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)] | FunctionReference | None = None
-    statuses: list[RunStatus] | None = Field(
-        default=None, description="Only these statuses notify; all when absent."
-    )
+    statuses: list[RunStatus] | None = Field(default=None, description="Only these statuses notify; all when absent.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> OnStatusChange:
@@ -115,8 +113,8 @@ class CreateRunRequest(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     model: str | None = None
     result_schema: JsonSchema | None = Field(default=None, alias="resultSchema")
-    attached_functions: list[Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)] | FunctionReference] | None = (
-        Field(default=None, alias="attachedFunctions", max_length=128)
+    attached_functions: list[Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)] | FunctionReference] | None = Field(
+        default=None, alias="attachedFunctions", max_length=128
     )
     on_status_change: OnStatusChange | None = Field(default=None, alias="onStatusChange")
     metadata: dict[str, Annotated[str, Field(max_length=1024)]] | None = None
@@ -189,6 +187,8 @@ class Run(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     turns: int = 0
     executions: int = 1
+    # Status changes after creation: {sequence, status, previousStatus, at}, oldest first.
+    history: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class PendingApproval(BaseModel):
@@ -243,7 +243,9 @@ class RunView(BaseModel):
             cancel_reason=run.cancel_reason,
             pending_approvals=[
                 PendingApproval(
-                    call_id=c.id, function=c.function, input=c.input,
+                    call_id=c.id,
+                    function=c.function,
+                    input=c.input,
                     requested_at=c.approval.requested_at if c.approval else c.created_at,
                     expires_at=c.approval.expires_at if c.approval else c.created_at,
                 )
@@ -303,8 +305,16 @@ def is_function_name(value: str) -> bool:
 
 
 CallStatus = Literal[
-    "pending", "awaiting_approval", "approved", "denied", "expired", "running",
-    "succeeded", "failed", "timed_out", "cancelled",
+    "pending",
+    "awaiting_approval",
+    "approved",
+    "denied",
+    "expired",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
 ]
 CALL_FINAL: frozenset[str] = frozenset({"denied", "expired", "succeeded", "failed", "timed_out", "cancelled"})
 
@@ -331,6 +341,7 @@ class Call(BaseModel):
     status: CallStatus = "pending"
     kind: str = "builtin"
     requires_approval: bool = False
+    mocked: bool = False  # a test run's mock stands in for the target
     timeout_seconds: int = 60
     approval_timeout_seconds: int = 86_400
     reasoning: str | None = None
@@ -375,8 +386,15 @@ class CallView(BaseModel):
 
     @classmethod
     def of(cls, call: Call) -> CallView:
-        return cls(id=call.id, function=call.function, input=call.input, status=call.status,
-                   result=call.result, error=call.error, approval=call.approval)
+        return cls(
+            id=call.id,
+            function=call.function,
+            input=call.input,
+            status=call.status,
+            result=call.result,
+            error=call.error,
+            approval=call.approval,
+        )
 
 
 class JobPoll(Strict):

@@ -27,7 +27,10 @@ def local_mode() -> Iterator[dict[str, Any]]:
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     proc = subprocess.Popen(
         [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     banner: list[str] = []
     deadline = time.monotonic() + 60
@@ -62,13 +65,20 @@ def test_banner_names_the_api_the_emulator_the_provider_and_how_to_stop(local_mo
 
 
 def test_a_run_over_http_with_events_through_the_emulator_endpoint(local_mode: dict[str, Any]) -> None:
-    aws = {"endpoint_url": local_mode["endpoint"], "region_name": "us-east-1",
-           "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    aws = {
+        "endpoint_url": local_mode["endpoint"],
+        "region_name": "us-east-1",
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
     sqs, events = boto3.client("sqs", **aws), boto3.client("events", **aws)
     queue_url = sqs.create_queue(QueueName="e2e-sink")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="e2e", EventBusName="runplane",
-                    EventPattern=json.dumps({"source": ["runplane"], "detail-type": ["Run Status Changed"]}))
+    events.put_rule(
+        Name="e2e",
+        EventBusName="runplane",
+        EventPattern=json.dumps({"source": ["runplane"], "detail-type": ["Run Status Changed"]}),
+    )
     events.put_targets(Rule="e2e", EventBusName="runplane", Targets=[{"Id": "q", "Arn": queue_arn}])
 
     schema = {"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"]}

@@ -31,7 +31,9 @@ def script(*turns: dict[str, Any]) -> dict[str, Any]:
 
 
 def state_entries(harness: Any, run_id: str) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in harness.history(run_id) if e["type"].endswith("StateEntered")]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in harness.history(run_id) if e["type"].endswith("StateEntered")
+    ]
 
 
 def test_done_without_schema_has_result_and_summary(harness: Any) -> None:
@@ -59,15 +61,22 @@ def test_done_with_schema_result_conforms(harness: Any) -> None:
 
 def test_invalid_result_is_repaired(harness: Any) -> None:
     cluster = harness.cluster()
-    good = {"title": "Disk full", "severity": "high", "items": [{"name": "db", "count": 2}, {"name": "web", "count": 1}]}
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "Report",
-        "resultSchema": REPORT_SCHEMA,
-        "test": script(
-            {"result": {"title": "x", "severity": "urgent", "items": []}, "summary": "first try"},
-            {"result": good, "summary": "Found two services with full disks."},
-        ),
-    })
+    good = {
+        "title": "Disk full",
+        "severity": "high",
+        "items": [{"name": "db", "count": 2}, {"name": "web", "count": 1}],
+    }
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "Report",
+            "resultSchema": REPORT_SCHEMA,
+            "test": script(
+                {"result": {"title": "x", "severity": "urgent", "items": []}, "summary": "first try"},
+                {"result": good, "summary": "Found two services with full disks."},
+            ),
+        },
+    )
     assert run["status"] == "done"
     assert run["result"] == good
     assert run["summary"] == "Found two services with full disks."
@@ -85,11 +94,14 @@ def test_invalid_result_is_repaired(harness: Any) -> None:
 def test_unrepairable_result_is_null_with_reason(harness: Any) -> None:
     cluster = harness.cluster()
     bad = {"result": {"title": 1}, "summary": "nope"}
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "Report",
-        "resultSchema": REPORT_SCHEMA,
-        "test": script(bad, bad, bad, bad),
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "Report",
+            "resultSchema": REPORT_SCHEMA,
+            "test": script(bad, bad, bad, bad),
+        },
+    )
     assert run["status"] == "done"
     assert run["result"] is None
     assert "did not produce a result conforming to resultSchema after 3 attempts" in run["resultError"]
@@ -98,21 +110,27 @@ def test_unrepairable_result_is_null_with_reason(harness: Any) -> None:
 
 def test_plain_text_answer_with_schema_is_asked_for_the_tool(harness: Any) -> None:
     cluster = harness.cluster()
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "Report",
-        "resultSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
-        "test": script({"text": "It is all fine."}, {"result": {"ok": True}, "summary": "All fine."}),
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "Report",
+            "resultSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+            "test": script({"text": "It is all fine."}, {"result": {"ok": True}, "summary": "All fine."}),
+        },
+    )
     assert run["status"] == "done"
     assert run["result"] == {"ok": True}
 
 
 def test_retry_then_success_uses_state_machine_retry(harness: Any) -> None:
     cluster = harness.cluster()
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "Hello",
-        "test": script({"error": "throttled", "times": 2}, {"text": "unused"}),
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "Hello",
+            "test": script({"error": "throttled", "times": 2}, {"text": "unused"}),
+        },
+    )
     assert run["status"] == "done", run
     history = harness.history(run["id"])
     failures = [e for e in history if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]
@@ -133,9 +151,13 @@ def test_fatal_model_error_fails_the_run_with_reason(harness: Any) -> None:
 
 def test_retries_exhausted_fail_the_run(harness: Any) -> None:
     cluster = harness.cluster()
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "Hello", "test": script({"error": "overloaded", "times": 99}),
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "Hello",
+            "test": script({"error": "overloaded", "times": 99}),
+        },
+    )
     assert run["status"] == "failed"
     assert "overloaded" in run["failureReason"] and "retries" in run["failureReason"]
     assert state_entries(harness, run["id"]).count("ModelTurn") == 1

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from runplane import catalog
 from runplane.config import settings
 from runplane.logic.agent import BASE_SYSTEM, RESULT_SYSTEM
-
 from tests.conftest import emulator_settings
 from tests.support.fake_anthropic import (
     FakeAnthropic,

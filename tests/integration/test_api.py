@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from runplane.catalog import ACCEPTED
 
 
@@ -26,8 +27,10 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
         "reasoningTraces": False,
         "callSummarization": False,
         "interactive": False,
-        "test": {"enabled": True, "mocks": {"getOrder": {"output": {"status": "shipped"}},
-                                            "searchOrders": {"output": {"orders": []}}}},
+        "test": {
+            "enabled": True,
+            "mocks": {"getOrder": {"output": {"status": "shipped"}}, "searchOrders": {"output": {"orders": []}}},
+        },
         "config": {"id": "cfg-1", "input": {"x": 1}},
     }
     run_id = harness.create_run(cluster, body)
@@ -92,7 +95,9 @@ def test_list_newest_first_with_metadata_filters_and_cursor(harness: Any) -> Non
     assert [r["id"] for r in page["runs"]] == ids[::-1][:3]
     seen = [r["id"] for r in page["runs"]]
     while page["nextCursor"]:
-        status, page = harness.api("GET", f"/clusters/{cluster}/runs", query={"limit": "3", "cursor": page["nextCursor"]})
+        status, page = harness.api(
+            "GET", f"/clusters/{cluster}/runs", query={"limit": "3", "cursor": page["nextCursor"]}
+        )
         assert status == 200
         seen += [r["id"] for r in page["runs"]]
     assert seen == ids[::-1]
@@ -151,6 +156,14 @@ def test_bad_bodies_are_400_naming_the_field(harness: Any, body: dict[str, Any],
     assert words in str(payload), payload
 
 
+def test_oversized_run_definition_is_413_naming_the_field(harness: Any) -> None:
+    cluster = harness.cluster("bad-bodies")
+    body = {"initialPrompt": "x", "context": {"blob": "y" * 300_000}}
+    status, payload = harness.api("POST", f"/clusters/{cluster}/runs", body)
+    assert status == 413, payload
+    assert payload["errors"][0]["field"] == "context" and "limit" in payload["message"]
+
+
 def test_unknown_model_lists_accepted_ones(harness: Any) -> None:
     cluster = harness.cluster("bad-bodies")
     status, payload = harness.api("POST", f"/clusters/{cluster}/runs", {"initialPrompt": "x", "model": "gpt-4o"})
@@ -185,15 +198,17 @@ def test_bad_list_queries_are_400(harness: Any, query: dict[str, str]) -> None:
 
 
 def test_bad_path_ids_are_400(harness: Any) -> None:
-    status, payload = harness.api("GET", "/clusters/bad%20id/runs")
-    assert status in (400, 404)
+    status, payload = harness.api("GET", "/clusters/bad id!/runs")
+    assert status == 400 and payload["errors"][0]["field"] == "clusterId"
 
 
 def test_http_adapter_serves_the_api(harness: Any) -> None:
     server = harness.http_server()
     cluster = harness.cluster()
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        created = http.post(f"/clusters/{cluster}/runs", json={"initialPrompt": "Over HTTP", "metadata": {"via": "http"}})
+        created = http.post(
+            f"/clusters/{cluster}/runs", json={"initialPrompt": "Over HTTP", "metadata": {"via": "http"}}
+        )
         assert created.status_code == 201
         assert created.headers["content-type"].startswith("application/json")
         run_id = created.json()["id"]

@@ -10,18 +10,28 @@ from tests.support.tool_server import ToolServer
 
 def approval_fn(tools_url: str, **extra: Any) -> dict[str, Any]:
     return {
-        "description": "Refund an order", "requiresApproval": True,
-        "inputSchema": {"type": "object", "properties": {"order": {"type": "string"}, "amount": {"type": "number"}},
-                        "required": ["order", "amount"]},
-        "target": {"type": "http", "url": tools_url + "/echo"}, **extra,
+        "description": "Refund an order",
+        "requiresApproval": True,
+        "inputSchema": {
+            "type": "object",
+            "properties": {"order": {"type": "string"}, "amount": {"type": "number"}},
+            "required": ["order", "amount"],
+        },
+        "target": {"type": "http", "url": tools_url + "/echo"},
+        **extra,
     }
 
 
 def refund_run(harness: Any, cluster: str, *calls: dict[str, Any]) -> str:
-    return harness.create_run(cluster, {
-        "initialPrompt": "Refund order 7",
-        "test": {"modelScript": [{"toolCalls": [{"name": "refund", "input": c} for c in calls]}, {"text": "Handled."}]},
-    })
+    return harness.create_run(
+        cluster,
+        {
+            "initialPrompt": "Refund order 7",
+            "test": {
+                "modelScript": [{"toolCalls": [{"name": "refund", "input": c} for c in calls]}, {"text": "Handled."}]
+            },
+        },
+    )
 
 
 def setup(harness: Any, **extra: Any) -> tuple[str, ToolServer]:
@@ -85,7 +95,9 @@ def test_approve_with_edited_input(harness: Any) -> None:
     call_id = paused(harness, cluster, run_id)["pendingApprovals"][0]["callId"]
     bad = decide(harness, cluster, run_id, call_id, {"approved": True, "input": {"order": "7", "amount": "lots"}})
     assert bad[0] == 400 and bad[1]["errors"][0]["field"] == "input" and "amount" in bad[1]["message"]
-    assert decide(harness, cluster, run_id, call_id, {"approved": True, "input": {"order": "7", "amount": 50}})[0] == 200
+    assert (
+        decide(harness, cluster, run_id, call_id, {"approved": True, "input": {"order": "7", "amount": 50}})[0] == 200
+    )
     assert harness.wait_run(cluster, run_id)["status"] == "done"
     assert tools.requests[0][1]["input"] == {"order": "7", "amount": 50}
     call = harness.calls(cluster, run_id)[0]

@@ -31,9 +31,18 @@ def wait_for(harness: Any, cluster: str, run_id: str, status: str, pending: int 
 def test_cancel_while_running(harness: Any, tools: ToolServer) -> None:
     queue = harness.subscribe()
     cluster = harness.cluster()
-    harness.put_function(cluster, "slow", {"target": {"type": "http", "url": tools.url + "/slow"}, "timeoutSeconds": 30})
-    run_id = harness.create_run(cluster, {"initialPrompt": "slow", "test": {"modelScript": [
-        {"toolCalls": [{"name": "slow", "input": {"seconds": 2}}]}, {"text": "never reached"}]}})
+    harness.put_function(
+        cluster, "slow", {"target": {"type": "http", "url": tools.url + "/slow"}, "timeoutSeconds": 30}
+    )
+    run_id = harness.create_run(
+        cluster,
+        {
+            "initialPrompt": "slow",
+            "test": {
+                "modelScript": [{"toolCalls": [{"name": "slow", "input": {"seconds": 2}}]}, {"text": "never reached"}]
+            },
+        },
+    )
     deadline = time.monotonic() + 10
     while not any(c.status == "running" for c in harness.calls(cluster, run_id)):
         assert time.monotonic() < deadline
@@ -53,9 +62,16 @@ def test_cancel_while_running(harness: Any, tools: ToolServer) -> None:
 def test_cancel_while_paused_voids_the_approval(harness: Any, tools: ToolServer) -> None:
     queue = harness.subscribe()
     cluster = harness.cluster()
-    harness.put_function(cluster, "refund", {"requiresApproval": True, "target": {"type": "http", "url": tools.url + "/echo"}})
-    run_id = harness.create_run(cluster, {"initialPrompt": "refund", "test": {"modelScript": [
-        {"toolCalls": [{"name": "refund", "input": {}}]}, {"text": "done"}]}})
+    harness.put_function(
+        cluster, "refund", {"requiresApproval": True, "target": {"type": "http", "url": tools.url + "/echo"}}
+    )
+    run_id = harness.create_run(
+        cluster,
+        {
+            "initialPrompt": "refund",
+            "test": {"modelScript": [{"toolCalls": [{"name": "refund", "input": {}}]}, {"text": "done"}]},
+        },
+    )
     call_id = wait_for(harness, cluster, run_id, "paused", pending=1)["pendingApprovals"][0]["callId"]
     status, run = harness.api("POST", f"/clusters/{cluster}/runs/{run_id}/cancel")
     assert status == 200 and run["status"] == "cancelled" and run["pendingApprovals"] == []
@@ -80,8 +96,10 @@ def test_cancel_finished_runs_is_409(harness: Any) -> None:
 def test_follow_up_message_continues_a_done_run(harness: Any) -> None:
     queue = harness.subscribe()
     cluster = harness.cluster()
-    run = harness.run_to_end(cluster, {"initialPrompt": "What is 2+2?", "test": {"modelScript": [
-        {"text": "4"}, {"text": "4 times 3 is 12"}]}})
+    run = harness.run_to_end(
+        cluster,
+        {"initialPrompt": "What is 2+2?", "test": {"modelScript": [{"text": "4"}, {"text": "4 times 3 is 12"}]}},
+    )
     assert run["result"] == {"message": "4"}
     status, body = harness.api("POST", f"/clusters/{cluster}/runs/{run['id']}/messages", {"message": "Times 3?"})
     assert status == 202 and body["status"] == "running"
@@ -94,8 +112,15 @@ def test_follow_up_message_continues_a_done_run(harness: Any) -> None:
     while len(events) < 5 and time.monotonic() < deadline:
         events += harness.received(queue, run["id"], until_status="done")
     assert [(e["detail"]["status"], e["detail"]["sequence"]) for e in events] == [
-        ("pending", 1), ("running", 2), ("done", 3), ("running", 4), ("done", 5)]
-    seqs = [s["sequence"] for s in harness.store().status_history(harness.store().get_run(cluster, run["id"]))]
+        ("pending", 1),
+        ("running", 2),
+        ("done", 3),
+        ("running", 4),
+        ("done", 5),
+    ]
+    from runplane.logic.runs import status_history
+
+    seqs = [s["sequence"] for s in status_history(harness.store().get_run(cluster, run["id"]))]
     assert seqs == [1, 2, 3, 4, 5]
     executions = harness.sfn.list_executions(stateMachineArn=harness.emulator.state_machine_arn)["executions"]
     assert {f"{run['id']}", f"{run['id']}-2"} <= {e["name"] for e in executions}
@@ -107,8 +132,13 @@ def test_follow_up_rules(harness: Any, tools: ToolServer) -> None:
     status, payload = harness.api("POST", f"/clusters/{cluster}/runs/{closed['id']}/messages", {"message": "more"})
     assert status == 409 and "not interactive" in payload["message"]
     harness.put_function(cluster, "slow", {"target": {"type": "http", "url": tools.url + "/slow"}})
-    busy = harness.create_run(cluster, {"initialPrompt": "slow", "test": {"modelScript": [
-        {"toolCalls": [{"name": "slow", "input": {"seconds": 1}}]}, {"text": "ok"}]}})
+    busy = harness.create_run(
+        cluster,
+        {
+            "initialPrompt": "slow",
+            "test": {"modelScript": [{"toolCalls": [{"name": "slow", "input": {"seconds": 1}}]}, {"text": "ok"}]},
+        },
+    )
     wait_for(harness, cluster, busy, "running")
     status, payload = harness.api("POST", f"/clusters/{cluster}/runs/{busy}/messages", {"message": "hurry"})
     assert status == 409 and "running" in payload["message"]
@@ -128,28 +158,56 @@ def test_failed_run_can_be_continued(harness: Any) -> None:
 
 def test_timeline_in_order_and_paginated(harness: Any, tools: ToolServer) -> None:
     cluster = harness.cluster()
-    harness.put_function(cluster, "refund", {"requiresApproval": True, "target": {"type": "http", "url": tools.url + "/echo"}})
-    run_id = harness.create_run(cluster, {"initialPrompt": "refund it", "test": {"modelScript": [
-        {"text": "I'll refund.", "toolCalls": [{"name": "refund", "input": {"order": 1}}]}, {"text": "Refunded."}]}})
+    harness.put_function(
+        cluster, "refund", {"requiresApproval": True, "target": {"type": "http", "url": tools.url + "/echo"}}
+    )
+    run_id = harness.create_run(
+        cluster,
+        {
+            "initialPrompt": "refund it",
+            "test": {
+                "modelScript": [
+                    {"text": "I'll refund.", "toolCalls": [{"name": "refund", "input": {"order": 1}}]},
+                    {"text": "Refunded."},
+                ]
+            },
+        },
+    )
     call_id = wait_for(harness, cluster, run_id, "paused", pending=1)["pendingApprovals"][0]["callId"]
-    harness.api("POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call_id}/approval", {"approved": True, "reason": "ok"})
+    harness.api(
+        "POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call_id}/approval", {"approved": True, "reason": "ok"}
+    )
     harness.wait_run(cluster, run_id)
     status, page = harness.api("GET", f"/clusters/{cluster}/runs/{run_id}/timeline")
     assert status == 200
     kinds = [(e["type"], e.get("status") or e.get("kind") or "") for e in page["entries"]]
     assert kinds == [
-        ("status", "pending"), ("message", "human"), ("status", "running"), ("message", "agent"),
-        ("call", "succeeded"), ("approval-requested", ""), ("status", "paused"), ("approval-decided", ""),
-        ("status", "running"), ("message", "tool-result"), ("message", "agent"), ("status", "done"),
+        ("status", "pending"),
+        ("message", "human"),
+        ("status", "running"),
+        ("message", "agent"),
+        ("call", "succeeded"),
+        ("approval-requested", ""),
+        ("status", "paused"),
+        ("approval-decided", ""),
+        ("status", "running"),
+        ("message", "tool-result"),
+        ("message", "agent"),
+        ("status", "done"),
     ]
     call = next(e for e in page["entries"] if e["type"] == "call")
-    assert call["input"] == {"order": 1} and call["reasoning"] == "I'll refund." and call["result"]["echo"] == {"order": 1}
+    assert (
+        call["input"] == {"order": 1} and call["reasoning"] == "I'll refund." and call["result"]["echo"] == {"order": 1}
+    )
     ats = [e["at"] for e in page["entries"]]
     assert ats == sorted(ats)
     seen, cursor = [], None
     while True:
-        _, part = harness.api("GET", f"/clusters/{cluster}/runs/{run_id}/timeline",
-                              query={"limit": "5", **({"cursor": cursor} if cursor else {})})
+        _, part = harness.api(
+            "GET",
+            f"/clusters/{cluster}/runs/{run_id}/timeline",
+            query={"limit": "5", **({"cursor": cursor} if cursor else {})},
+        )
         seen += part["entries"]
         cursor = part["nextCursor"]
         if not cursor:
@@ -160,8 +218,15 @@ def test_timeline_in_order_and_paginated(harness: Any, tools: ToolServer) -> Non
 def test_large_result_is_summarized_and_the_payload_stays_small(harness: Any, tools: ToolServer) -> None:
     cluster = harness.cluster()
     harness.put_function(cluster, "big", {"target": {"type": "http", "url": tools.url + "/big"}})
-    run = harness.run_to_end(cluster, {"initialPrompt": "big data", "test": {"modelScript": [
-        {"toolCalls": [{"name": "big", "input": {"n": 3000}}]}, {"text": "Summarized it."}]}})
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "big data",
+            "test": {
+                "modelScript": [{"toolCalls": [{"name": "big", "input": {"n": 3000}}]}, {"text": "Summarized it."}]
+            },
+        },
+    )
     assert run["status"] == "done"
     call = harness.calls(cluster, run["id"])[0]
     assert call.result_chars > 300_000 and call.result_blob is not None and call.result is None
@@ -170,7 +235,15 @@ def test_large_result_is_summarized_and_the_payload_stays_small(harness: Any, to
     assert len(result_block["content"]) < 2_000
     assert harness.max_payload_bytes(run["id"]) <= 8 * 1024
     # with callSummarization off the result is truncated with a notice
-    run = harness.run_to_end(cluster, {"initialPrompt": "big data", "callSummarization": False, "test": {"modelScript": [
-        {"toolCalls": [{"name": "big", "input": {"n": 3000}}]}, {"text": "Truncated it."}]}})
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "big data",
+            "callSummarization": False,
+            "test": {
+                "modelScript": [{"toolCalls": [{"name": "big", "input": {"n": 3000}}]}, {"text": "Truncated it."}]
+            },
+        },
+    )
     block = next(b for m in harness.messages(cluster, run["id"]) if m.kind == "tool-result" for b in m.content)
     assert "[Truncated: the result has" in block["content"] and len(block["content"]) < 10_200

@@ -21,7 +21,9 @@ def test_one_event_per_status_change_in_order(harness: Any) -> None:
     events = harness.received(queue, run_id, until_status="done")
     details = [e["detail"] for e in events]
     assert [(d["previousStatus"], d["status"], d["sequence"]) for d in details] == [
-        (None, "pending", 1), ("pending", "running", 2), ("running", "done", 3),
+        (None, "pending", 1),
+        ("pending", "running", 2),
+        ("running", "done", 3),
     ]
     for event in events:
         assert event["source"] == "runplane"
@@ -63,9 +65,17 @@ def test_a_change_committed_without_its_follow_up_still_starts_and_emits(harness
     cluster = harness.cluster()
     now = now_iso()
     run = Run(
-        id=f"orphan{int(time.time() * 1000)}", cluster_id=cluster, name="orphan", status=RunStatus.PENDING,
-        created_at=now, updated_at=now, request_hash="x", initial_prompt="Hi", model="claude-sonnet-5-5",
-        provider="scripted", model_id="scripted:claude-sonnet-5-5",
+        id=f"orphan{int(time.time() * 1000)}",
+        cluster_id=cluster,
+        name="orphan",
+        status=RunStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+        request_hash="x",
+        initial_prompt="Hi",
+        model="claude-sonnet-5-5",
+        provider="scripted",
+        model_id="scripted:claude-sonnet-5-5",
     )
     assert DynamoRunStore(settings()).create_run(run, prompt_message("Hi")) is None  # write only, no start
     final = harness.wait_run(cluster, run.id)

@@ -33,8 +33,12 @@ def tool_results(harness: Any, cluster: str, run_id: str) -> list[dict[str, Any]
 
 
 def http_fn(tools: ToolServer, path: str, **extra: Any) -> dict[str, Any]:
-    return {"description": f"POST {path}", "target": {"type": "http", "url": tools.url + path},
-            "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}}, **extra}
+    return {
+        "description": f"POST {path}",
+        "target": {"type": "http", "url": tools.url + path},
+        "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}},
+        **extra,
+    }
 
 
 def test_every_kind_runs_and_results_reach_the_model(harness: Any, tools: ToolServer) -> None:
@@ -42,9 +46,15 @@ def test_every_kind_runs_and_results_reach_the_model(harness: Any, tools: ToolSe
     arn = harness.lambda_tool("runplane-tool-echo", "tests.support.tool_lambdas.echo")
     harness.put_function(cluster, "echo_http", http_fn(tools, "/echo"))
     harness.put_function(cluster, "echo_lambda", {"description": "echo", "target": {"type": "lambda", "arn": arn}})
-    harness.put_function(cluster, "shout", {"description": "upper-cases", "target": {"type": "worker"},
-                                            "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}},
-                                                            "required": ["q"]}})
+    harness.put_function(
+        cluster,
+        "shout",
+        {
+            "description": "upper-cases",
+            "target": {"type": "worker"},
+            "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+        },
+    )
     worker = Worker(harness.http_server().url, cluster, poll_wait_seconds=1)
 
     @worker.function(name="shout", description="upper-cases")
@@ -53,19 +63,33 @@ def test_every_kind_runs_and_results_reach_the_model(harness: Any, tools: ToolSe
 
     worker.start()
     try:
-        run = harness.run_to_end(cluster, {
-            "initialPrompt": "Use all the tools",
-            "context": {"tenant": "acme"},
-            "metadata": {"k": "v"},
-            "test": script(call_turn(("echo_http", {"q": "a"}), ("echo_lambda", {"q": "b"}), ("shout", {"q": "c"}),
-                                     ("current_time", {"timezone": "Europe/Paris"})), {"text": "All done."}),
-        })
+        run = harness.run_to_end(
+            cluster,
+            {
+                "initialPrompt": "Use all the tools",
+                "context": {"tenant": "acme"},
+                "metadata": {"k": "v"},
+                "test": script(
+                    call_turn(
+                        ("echo_http", {"q": "a"}),
+                        ("echo_lambda", {"q": "b"}),
+                        ("shout", {"q": "c"}),
+                        ("current_time", {"timezone": "Europe/Paris"}),
+                    ),
+                    {"text": "All done."},
+                ),
+            },
+        )
     finally:
         worker.stop()
     assert run["status"] == "done", run
     calls = {c.function: c for c in harness.calls(cluster, run["id"])}
     assert {f: c.status for f, c in calls.items()} == {
-        "echo_http": "succeeded", "echo_lambda": "succeeded", "shout": "succeeded", "current_time": "succeeded"}
+        "echo_http": "succeeded",
+        "echo_lambda": "succeeded",
+        "shout": "succeeded",
+        "current_time": "succeeded",
+    }
     assert calls["echo_http"].result["echo"] == {"q": "a"}
     assert calls["echo_http"].result["context"] == {"tenant": "acme"}  # the run's context reaches every call
     assert calls["echo_http"].result["run"]["metadata"] == {"k": "v"}
@@ -83,10 +107,13 @@ def test_calls_of_one_turn_run_in_parallel(harness: Any, tools: ToolServer) -> N
     cluster = harness.cluster()
     harness.put_function(cluster, "together", http_fn(tools, "/together"))
     tools.barrier = threading.Barrier(3)  # each request waits for the other two: sequential calls would fail
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "three at once",
-        "test": script(call_turn(*[("together", {"q": str(i)}) for i in range(3)]), {"text": "ok"}),
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "three at once",
+            "test": script(call_turn(*[("together", {"q": str(i)}) for i in range(3)]), {"text": "ok"}),
+        },
+    )
     assert run["status"] == "done"
     assert [c.status for c in harness.calls(cluster, run["id"])] == ["succeeded"] * 3
     history = harness.history(run["id"])
@@ -98,15 +125,26 @@ def test_failing_and_timing_out_tools_are_errors_for_the_model(harness: Any, too
     cluster = harness.cluster()
     arn = harness.lambda_tool("runplane-tool-broken", "tests.support.tool_lambdas.broken")
     harness.put_function(cluster, "fail_http", http_fn(tools, "/fail"))
-    harness.put_function(cluster, "slow_http", {**http_fn(tools, "/slow"), "timeoutSeconds": 1,
-                                                "inputSchema": {"type": "object"}})
+    harness.put_function(
+        cluster, "slow_http", {**http_fn(tools, "/slow"), "timeoutSeconds": 1, "inputSchema": {"type": "object"}}
+    )
     harness.put_function(cluster, "broken_lambda", {"target": {"type": "lambda", "arn": arn}})
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "try them",
-        "test": script(call_turn(("fail_http", {}), ("slow_http", {"seconds": 3}), ("broken_lambda", {}),
-                                 ("nonexistent", {}), ("fail_http", {"q": 5})),
-                       {"text": "Some tools failed; here is what I know."}),
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "try them",
+            "test": script(
+                call_turn(
+                    ("fail_http", {}),
+                    ("slow_http", {"seconds": 3}),
+                    ("broken_lambda", {}),
+                    ("nonexistent", {}),
+                    ("fail_http", {"q": 5}),
+                ),
+                {"text": "Some tools failed; here is what I know."},
+            ),
+        },
+    )
     assert run["status"] == "done"
     results = tool_results(harness, cluster, run["id"])
     assert len(results) == 5 and all(r["is_error"] for r in results)
@@ -122,11 +160,17 @@ def test_test_mode_uses_mocks_instead_of_targets(harness: Any, tools: ToolServer
     cluster = harness.cluster()
     harness.put_function(cluster, "fail_http", http_fn(tools, "/fail"))
     before = len(tools.requests)
-    run = harness.run_to_end(cluster, {
-        "initialPrompt": "mocked",
-        "test": {"enabled": True, "mocks": {"fail_http": {"output": {"stock": 12}}},
-                 "modelScript": [call_turn(("fail_http", {"q": "x"})), {"text": "12 in stock"}]},
-    })
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "mocked",
+            "test": {
+                "enabled": True,
+                "mocks": {"fail_http": {"output": {"stock": 12}}},
+                "modelScript": [call_turn(("fail_http", {"q": "x"})), {"text": "12 in stock"}],
+            },
+        },
+    )
     assert run["status"] == "done" and run["test"] is True
     assert harness.calls(cluster, run["id"])[0].result == {"stock": 12}
     assert len(tools.requests) == before  # the target was not called
@@ -134,9 +178,21 @@ def test_test_mode_uses_mocks_instead_of_targets(harness: Any, tools: ToolServer
 
 def test_scripted_model_calls_each_attached_function_once(harness: Any, tools: ToolServer) -> None:
     cluster = harness.cluster()
-    harness.put_function(cluster, "echo_http", {**http_fn(tools, "/echo"), "inputSchema": {
-        "type": "object", "properties": {"order": {"type": "string", "pattern": "^ORD-[0-9]{3}$"}}, "required": ["order"]}})
-    run = harness.run_to_end(cluster, {"initialPrompt": "Check my order", "attachedFunctions": ["echo_http", "current_time"]})
+    harness.put_function(
+        cluster,
+        "echo_http",
+        {
+            **http_fn(tools, "/echo"),
+            "inputSchema": {
+                "type": "object",
+                "properties": {"order": {"type": "string", "pattern": "^ORD-[0-9]{3}$"}},
+                "required": ["order"],
+            },
+        },
+    )
+    run = harness.run_to_end(
+        cluster, {"initialPrompt": "Check my order", "attachedFunctions": ["echo_http", "current_time"]}
+    )
     assert run["status"] == "done"
     calls = harness.calls(cluster, run["id"])
     assert sorted(c.function for c in calls) == ["current_time", "echo_http"]
@@ -148,8 +204,9 @@ def test_scripted_model_calls_each_attached_function_once(harness: Any, tools: T
 
 def test_unknown_attached_function_is_400(harness: Any) -> None:
     cluster = harness.cluster()
-    status, payload = harness.api("POST", f"/clusters/{cluster}/runs",
-                                  {"initialPrompt": "x", "attachedFunctions": ["nope", "current_time"]})
+    status, payload = harness.api(
+        "POST", f"/clusters/{cluster}/runs", {"initialPrompt": "x", "attachedFunctions": ["nope", "current_time"]}
+    )
     assert status == 400 and payload["errors"][0]["field"] == "attachedFunctions"
     assert "nope" in payload["message"] and "current_time" in payload["message"]
 
@@ -157,9 +214,17 @@ def test_unknown_attached_function_is_400(harness: Any) -> None:
 def test_function_registry(harness: Any, tools: ToolServer) -> None:
     cluster = harness.cluster()
     base = f"/clusters/{cluster}/functions"
-    status, created = harness.api("PUT", f"{base}/lookup", {
-        "description": "Look up", "inputSchema": {"type": "object", "properties": {"id": {"type": "string"}}},
-        "requiresApproval": True, "timeoutSeconds": 30, "target": {"type": "http", "url": tools.url + "/echo"}})
+    status, created = harness.api(
+        "PUT",
+        f"{base}/lookup",
+        {
+            "description": "Look up",
+            "inputSchema": {"type": "object", "properties": {"id": {"type": "string"}}},
+            "requiresApproval": True,
+            "timeoutSeconds": 30,
+            "target": {"type": "http", "url": tools.url + "/echo"},
+        },
+    )
     assert status == 201
     assert created["requiresApproval"] is True and created["target"]["type"] == "http"
     assert harness.api("PUT", f"{base}/lookup", {"target": {"type": "worker"}})[0] == 200
@@ -181,17 +246,33 @@ def test_function_registry(harness: Any, tools: ToolServer) -> None:
         ("f", {"target": {"type": "http", "url": "https://10.0.0.5/x"}}, "target.url", "private"),
         ("f", {"target": {"type": "http", "url": "http://example.com/x"}}, "target.url", "https"),
         ("f", {"target": {"type": "http", "url": "https://169.254.169.254/latest"}}, "target.url", "metadata"),
-        ("f", {"target": {"type": "lambda", "arn": "arn:aws:lambda:us-east-1:123456789012:function:other"}},
-         "target.arn", "runplane-tool-"),
+        (
+            "f",
+            {"target": {"type": "lambda", "arn": "arn:aws:lambda:us-east-1:123456789012:function:other"}},
+            "target.arn",
+            "runplane-tool-",
+        ),
         ("f", {"target": {"type": "lambda", "arn": "not-an-arn"}}, "target.lambda.arn", "pattern"),
         ("f", {"target": {"type": "worker"}, "inputSchema": {"type": "string"}}, "inputSchema", "object"),
-        ("f", {"target": {"type": "worker"}, "inputSchema": {"type": "object", "required": 3}}, "inputSchema", "JSON Schema"),
-        ("f", {"target": {"type": "http", "url": "https://example.com"}, "timeoutSeconds": 3600}, "body", "between 1 and 300"),
+        (
+            "f",
+            {"target": {"type": "worker"}, "inputSchema": {"type": "object", "required": 3}},
+            "inputSchema",
+            "JSON Schema",
+        ),
+        (
+            "f",
+            {"target": {"type": "http", "url": "https://example.com"}, "timeoutSeconds": 3600},
+            "body",
+            "between 1 and 300",
+        ),
         ("f", {"target": {"type": "builtin"}}, "target", "not a runplane builtin"),
         ("http_get", {"target": {"type": "worker"}}, "name", "builtin"),
     ],
 )
-def test_bad_function_definitions_are_400(harness: Any, name: str, body: dict[str, Any], field: str, words: str) -> None:
+def test_bad_function_definitions_are_400(
+    harness: Any, name: str, body: dict[str, Any], field: str, words: str
+) -> None:
     cluster = harness.cluster("fn-errors")
     status, payload = harness.api("PUT", f"/clusters/{cluster}/functions/{name}", body)
     assert status == 400, payload

@@ -27,17 +27,28 @@ class Harness:
         self._server: LocalApiServer | None = None
 
     # -- API through the real Lambda handler (API Gateway proxy events) ------------------------
-    def api(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
-            raw_body: str | None = None) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None, raw_body: str | None = None
+    ) -> tuple[int, Any]:
         lam = self.emulator.client("lambda")
         event = {
-            "resource": "/{proxy+}", "path": path, "httpMethod": method,
-            "headers": {"content-type": "application/json"}, "multiValueHeaders": {},
+            "resource": "/{proxy+}",
+            "path": path,
+            "httpMethod": method,
+            "headers": {"content-type": "application/json"},
+            "multiValueHeaders": {},
             "queryStringParameters": query or None,
             "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
-            "pathParameters": None, "stageVariables": None,
-            "requestContext": {"requestId": str(uuid.uuid4()), "stage": "test", "httpMethod": method,
-                               "path": path, "resourcePath": "/{proxy+}", "identity": {"sourceIp": "127.0.0.1"}},
+            "pathParameters": None,
+            "stageVariables": None,
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "stage": "test",
+                "httpMethod": method,
+                "path": path,
+                "resourcePath": "/{proxy+}",
+                "identity": {"sourceIp": "127.0.0.1"},
+            },
             "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
             "isBase64Encoded": False,
         }
@@ -62,7 +73,9 @@ class Harness:
         assert status == 200, payload
         return dict(payload)
 
-    def wait_run(self, cluster_id: str, run_id: str, statuses: set[str] = TERMINAL, timeout: float = 30) -> dict[str, Any]:
+    def wait_run(
+        self, cluster_id: str, run_id: str, statuses: set[str] = TERMINAL, timeout: float = 30
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             run = self.get_run(cluster_id, run_id)
@@ -90,8 +103,16 @@ class Harness:
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as zf:
             zf.writestr("x.txt", "x")
-        return str(lam.create_function(FunctionName=name, Runtime="python3.13", Role=role, Handler=handler,
-                                       Code={"ZipFile": code.getvalue()}, Timeout=30)["FunctionArn"])
+        return str(
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role,
+                Handler=handler,
+                Code={"ZipFile": code.getvalue()},
+                Timeout=30,
+            )["FunctionArn"]
+        )
 
     def store(self) -> Any:
         from runplane.handlers import wiring
@@ -137,18 +158,22 @@ class Harness:
         """An EventBridge rule on the runplane bus with an SQS target; returns the queue URL."""
         name = f"sink-{uuid.uuid4().hex[:8]}"
         queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         self.events.put_rule(
-            Name=name, EventBusName=self.emulator.names.bus,
+            Name=name,
+            EventBusName=self.emulator.names.bus,
             EventPattern=json.dumps(pattern or {"source": ["runplane"], "detail-type": ["Run Status Changed"]}),
         )
-        self.events.put_targets(Rule=name, EventBusName=self.emulator.names.bus,
-                                Targets=[{"Id": "sqs", "Arn": queue_arn}])
+        self.events.put_targets(
+            Rule=name, EventBusName=self.emulator.names.bus, Targets=[{"Id": "sqs", "Arn": queue_arn}]
+        )
         return str(queue_url)
 
-    def received(self, queue_url: str, run_id: str | None = None, until_status: str | None = None,
-                 timeout: float = 15) -> list[dict[str, Any]]:
+    def received(
+        self, queue_url: str, run_id: str | None = None, until_status: str | None = None, timeout: float = 15
+    ) -> list[dict[str, Any]]:
         """Events received on the queue (for one run, if given), waiting for ``until_status``."""
         events: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ class ToolServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 with server._lock:
                     server.requests.append((self.path, body))
@@ -61,7 +61,9 @@ class ToolServer:
         if path == "/fail":
             return 500, {"error": "the inventory service is down"}
         if path == "/big":
-            return 200, {"rows": [{"id": i, "text": "lorem ipsum dolor sit amet " * 4} for i in range(int(args.get("n", 500)))]}
+            return 200, {
+                "rows": [{"id": i, "text": "lorem ipsum dolor sit amet " * 4} for i in range(int(args.get("n", 500)))]
+            }
         return 404, {"error": "no such tool"}
 
     def start(self) -> ToolServer:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx2
 import pytest
+
 from runplane.llm.anthropic_model import AnthropicModel
 from runplane.llm.base import (
     ModelError,
@@ -22,7 +23,6 @@ from runplane.llm.base import (
     ModelThrottled,
     ModelUnavailable,
 )
-
 from tests.support.fake_anthropic import error_body, text_message, tool_use_message
 
 BEDROCK_MODEL = "us.anthropic.claude-sonnet-5-5-v1:0"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from runplane import catalog
 from runplane.errors import InvalidRequest
 from runplane.ids import is_run_id, ulid

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from runplane.errors import InvalidRequest
 from runplane.logic.agent import final_tool
 from runplane.logic.result import check_schema, sample_instance, validation_errors
@@ -12,21 +13,45 @@ SCHEMAS: list[dict[str, Any]] = [
     {"type": "object", "properties": {"a": {"type": "string", "minLength": 20}}, "required": ["a"]},
     {"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 9}}, "required": ["n"]},
     {"type": "object", "properties": {"n": {"type": "number", "exclusiveMinimum": 0}}, "required": ["n"]},
-    {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "minItems": 3}},
-     "required": ["tags"]},
-    {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"}},
-     "required": ["code"]},
-    {"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
-                                      "mail": {"type": "string", "format": "email"}}, "required": ["when", "mail"]},
+    {
+        "type": "object",
+        "properties": {"tags": {"type": "array", "items": {"type": "string"}, "minItems": 3}},
+        "required": ["tags"],
+    },
+    {
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"}},
+        "required": ["code"],
+    },
+    {
+        "type": "object",
+        "properties": {
+            "when": {"type": "string", "format": "date-time"},
+            "mail": {"type": "string", "format": "email"},
+        },
+        "required": ["when", "mail"],
+    },
     {"type": "object", "properties": {"v": {"oneOf": [{"type": "integer"}, {"type": "string"}]}}, "required": ["v"]},
-    {"type": "object", "properties": {"x": {"$ref": "#/$defs/x"}}, "required": ["x"],
-     "$defs": {"x": {"type": "object", "properties": {"y": {"const": 3}}, "required": ["y"]}}},
-    {"allOf": [{"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"]},
-               {"properties": {"b": {"type": "null"}}, "required": ["b"]}]},
+    {
+        "type": "object",
+        "properties": {"x": {"$ref": "#/$defs/x"}},
+        "required": ["x"],
+        "$defs": {"x": {"type": "object", "properties": {"y": {"const": 3}}, "required": ["y"]}},
+    },
+    {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"]},
+            {"properties": {"b": {"type": "null"}}, "required": ["b"]},
+        ]
+    },
     {"type": "array", "items": {"type": "integer"}, "minItems": 2, "uniqueItems": True},
     {"type": "string", "enum": ["red", "green"]},
-    {"type": "object", "properties": {"k": {"type": ["null", "string"]}}, "required": ["k"],
-     "additionalProperties": False},
+    {
+        "type": "object",
+        "properties": {"k": {"type": ["null", "string"]}},
+        "required": ["k"],
+        "additionalProperties": False,
+    },
 ]
 
 

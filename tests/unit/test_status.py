@@ -3,13 +3,22 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from runplane.status import TERMINAL, TRANSITIONS, InvalidTransition, RunStatus, can_transition, check_transition
 
 ALLOWED = {
-    ("pending", "running"), ("pending", "failed"), ("pending", "cancelled"),
-    ("running", "paused"), ("running", "done"), ("running", "failed"), ("running", "cancelled"),
-    ("paused", "running"), ("paused", "failed"), ("paused", "cancelled"),
-    ("done", "running"), ("failed", "running"),
+    ("pending", "running"),
+    ("pending", "failed"),
+    ("pending", "cancelled"),
+    ("running", "paused"),
+    ("running", "done"),
+    ("running", "failed"),
+    ("running", "cancelled"),
+    ("paused", "running"),
+    ("paused", "failed"),
+    ("paused", "cancelled"),
+    ("done", "running"),
+    ("failed", "running"),
 }
 
 

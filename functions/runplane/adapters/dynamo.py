@@ -132,21 +132,26 @@ class DynamoRunStore:
 
     # -- clusters ---------------------------------------------------------------------------
     def get_cluster(self, cluster_id: str) -> Cluster | None:
-        resp = self._db.get_item(
-            TableName=self.table, Key=_key(cluster_pk(cluster_id), "CLUSTER"), ConsistentRead=True
-        )
+        resp = self._db.get_item(TableName=self.table, Key=_key(cluster_pk(cluster_id), "CLUSTER"), ConsistentRead=True)
         if "Item" not in resp:
             return None
         item = deserialize(resp["Item"])
         return Cluster(
-            id=item["id"], name=item["name"], description=item.get("description", ""),
+            id=item["id"],
+            name=item["name"],
+            description=item.get("description", ""),
             created_at=item["createdAt"],
         )
 
     def put_cluster(self, cluster: Cluster) -> bool:
         item = {
-            "PK": cluster_pk(cluster.id), "SK": "CLUSTER", "type": "cluster", "id": cluster.id,
-            "name": cluster.name, "description": cluster.description, "createdAt": cluster.created_at,
+            "PK": cluster_pk(cluster.id),
+            "SK": "CLUSTER",
+            "type": "cluster",
+            "id": cluster.id,
+            "name": cluster.name,
+            "description": cluster.description,
+            "createdAt": cluster.created_at,
         }
         try:
             self._db.put_item(
@@ -183,9 +188,7 @@ class DynamoRunStore:
         return existing
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None:
-        resp = self._db.get_item(
-            TableName=self.table, Key=_key(run_pk(cluster_id, run_id), "RUN"), ConsistentRead=True
-        )
+        resp = self._db.get_item(TableName=self.table, Key=_key(run_pk(cluster_id, run_id), "RUN"), ConsistentRead=True)
         return run_from_item(deserialize(resp["Item"])) if "Item" in resp else None
 
     def list_runs(
@@ -238,17 +241,20 @@ class DynamoRunStore:
             runs = runs[:limit]
             last = runs[-1]
             next_key = {
-                "PK": run_pk(cluster_id, last.id), "SK": "RUN",
-                "GSI1PK": cluster_pk(cluster_id), "GSI1SK": f"RUN#{last.created_at}#{last.id}",
+                "PK": run_pk(cluster_id, last.id),
+                "SK": "RUN",
+                "GSI1PK": cluster_pk(cluster_id),
+                "GSI1SK": f"RUN#{last.created_at}#{last.id}",
             }
             return runs, _encode_cursor(next_key)
         return runs, None
 
     def transition(self, run: Run, target: RunStatus, **fields: Any) -> Run:
-        """One transaction: the run's new status (if nobody changed it since ``run`` was read; its
-        ``seq`` grows by one) and the status-history entry for the timeline."""
+        """Commit a status change if nobody changed the run since ``run`` was read: one conditional
+        UpdateItem that also bumps ``seq`` and appends to the run's status history."""
         check_transition(run.status, target)
         now = now_iso()
+        entry = {"sequence": run.seq + 1, "status": str(target), "previousStatus": str(run.status), "at": now}
         sets: dict[str, Any] = {"status": str(target), "updatedAt": now, "seq": run.seq + 1}
         removes: list[str] = []
         for name, value in fields.items():
@@ -260,47 +266,30 @@ class DynamoRunStore:
         names = {f"#a{i}": attr for i, attr in enumerate(sets)}
         values = {f":a{i}": value for i, value in enumerate(sets.values())}
         expr = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets)))
-        names.update({"#seq": "seq", "#cur": "status"})
-        values.update({":expected": run.seq, ":current": str(run.status)})
+        expr += ", #h = list_append(if_not_exists(#h, :empty), :entry)"
+        names.update({"#seq": "seq", "#cur": "status", "#h": "history"})
+        values.update({":expected": run.seq, ":current": str(run.status), ":empty": [], ":entry": [entry]})
         if removes:
             rnames = {f"#r{i}": attr for i, attr in enumerate(removes)}
             names.update(rnames)
             expr += " REMOVE " + ", ".join(rnames)
-        history = {
-            "PK": run_pk(run.cluster_id, run.id), "SK": f"STATUS#{run.seq + 1:06d}", "type": "status",
-            "sequence": run.seq + 1, "status": str(target), "previousStatus": str(run.status), "at": now,
-        }
         try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": _key(run_pk(run.cluster_id, run.id), "RUN"),
-                            "UpdateExpression": expr,
-                            "ConditionExpression": "#seq = :expected AND #cur = :current",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": _serialize(values),
-                        }
-                    },
-                    {"Put": {"TableName": self.table, "Item": _serialize(history)}},
-                ]
+            resp = self._db.update_item(
+                TableName=self.table,
+                Key=_key(run_pk(run.cluster_id, run.id), "RUN"),
+                UpdateExpression=expr,
+                ConditionExpression="#seq = :expected AND #cur = :current",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_serialize(values),
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _code(exc) == "TransactionCanceledException":
+            if _code(exc) == "ConditionalCheckFailedException":
                 raise ConcurrentUpdate(
                     f"run '{run.id}' changed while moving it from '{run.status}' to '{target}'"
                 ) from exc
             raise
-        return run.model_copy(update={**fields, "status": target, "seq": run.seq + 1, "updated_at": now})
-
-    def status_history(self, run: Run) -> list[dict[str, Any]]:
-        """The run's status changes, oldest first (the first, ``pending``, is the run's creation)."""
-        items = [deserialize(i) for i in self._query_prefix(run_pk(run.cluster_id, run.id), "STATUS#")]
-        created = {"sequence": 1, "status": "pending", "previousStatus": None, "at": run.created_at}
-        return [created] + [
-            {k: i[k] for k in ("sequence", "status", "previousStatus", "at")} for i in items
-        ]
+        return run_from_item(deserialize(resp["Attributes"]))
 
     # -- conversation -----------------------------------------------------------------------
     def messages(self, run: Run) -> list[Message]:
@@ -322,7 +311,10 @@ class DynamoRunStore:
                     content = json.loads(item["content"])
                 out.append(
                     Message(
-                        index=item["index"], role=item["role"], kind=item["kind"], content=content,
+                        index=item["index"],
+                        role=item["role"],
+                        kind=item["kind"],
+                        content=content,
                         created_at=item["createdAt"],
                     )
                 )
@@ -368,9 +360,7 @@ class DynamoRunStore:
         }
         if len(body) > self.inline_limit:
             key = f"runs/{run.cluster_id}/{run.id}/messages/{message.index:06d}.json"
-            client("s3").put_object(
-                Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"
-            )
+            client("s3").put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json")
             item["blob"] = key
             item["bytes"] = len(body)
         else:
@@ -381,11 +371,12 @@ class DynamoRunStore:
             "ConditionExpression": "attribute_not_exists(SK)",
         }
 
-
     # -- functions --------------------------------------------------------------------------
     def put_function(self, cluster_id: str, record: FunctionRecord) -> None:
         item = {
-            "PK": cluster_pk(cluster_id), "SK": f"FN#{record.name}", "type": "function",
+            "PK": cluster_pk(cluster_id),
+            "SK": f"FN#{record.name}",
+            "type": "function",
             "data": record.model_dump_json(by_alias=True),
         }
         self._db.put_item(TableName=self.table, Item=_serialize(item))
@@ -413,7 +404,8 @@ class DynamoRunStore:
         """Store a new call; False if it exists already (a retried step)."""
         try:
             self._db.put_item(
-                TableName=self.table, Item=_serialize(_call_item(call)),
+                TableName=self.table,
+                Item=_serialize(_call_item(call)),
                 ConditionExpression="attribute_not_exists(SK)",
             )
             return True
@@ -474,13 +466,17 @@ class DynamoRunStore:
 
 def _call_item(call: Call) -> dict[str, Any]:
     return {
-        "PK": run_pk(call.cluster_id, call.run_id), "SK": f"CALL#{call.id}", "type": "call",
-        "status": call.status, "data": call.model_dump_json(),
+        "PK": run_pk(call.cluster_id, call.run_id),
+        "SK": f"CALL#{call.id}",
+        "type": "call",
+        "status": call.status,
+        "data": call.model_dump_json(),
     }
 
 
 def _call_from_item(item: dict[str, Any]) -> Call:
     return Call.model_validate_json(item["data"]["S"])
+
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"PK": {"S": pk}, "SK": {"S": sk}}

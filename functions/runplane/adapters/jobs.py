@@ -27,7 +27,11 @@ class SqsJobQueues:
             # CreateQueue is idempotent for the same name and attributes.
             url = client("sqs").create_queue(
                 QueueName=name,
-                Attributes={"MessageRetentionPeriod": "86400", "VisibilityTimeout": "30", "SqsManagedSseEnabled": "true"},
+                Attributes={
+                    "MessageRetentionPeriod": "86400",
+                    "VisibilityTimeout": "30",
+                    "SqsManagedSseEnabled": "true",
+                },
                 tags={"runplane:cluster": cluster_id[:256], "runplane:function": function},
             )["QueueUrl"]
             with self._lock:

@@ -20,6 +20,7 @@ def execution_name(run: Run) -> str:
     """The run id for its first execution; ``<runId>-<n>`` for the n-th follow-up."""
     return run.id if run.executions <= 1 else f"{run.id}-{run.executions}"
 
+
 _GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken", "ExecutionDoesNotExist"}
 
 

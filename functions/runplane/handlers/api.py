@@ -3,7 +3,6 @@
 This module must not import ``anthropic`` (cold start): it only stores runs and starts executions.
 """
 
-
 import json
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..schemas import (
     CALL_ID_PATTERN,
@@ -177,8 +176,13 @@ def list_runs(
     )
     views = [
         RunSummaryView(
-            id=r.id, name=r.name, status=r.status, metadata=r.metadata,
-            model=RunView.of(r).model, created_at=r.created_at, updated_at=r.updated_at,
+            id=r.id,
+            name=r.name,
+            status=r.status,
+            metadata=r.metadata,
+            model=RunView.of(r).model,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
             test=bool(r.test and r.test.get("enabled")),
         )
         for r in runs
@@ -209,14 +213,20 @@ def _model_error(exc: ValidationError) -> Response:
 
 @app.exception_handler(json.JSONDecodeError)
 def _bad_json(exc: json.JSONDecodeError) -> Response:
-    return _json(400, {"message": "body: the request body is not valid JSON", "errors": [
-        {"field": "body", "problem": f"not valid JSON ({exc.msg} at position {exc.pos})"}]})
+    return _json(
+        400,
+        {
+            "message": "body: the request body is not valid JSON",
+            "errors": [{"field": "body", "problem": f"not valid JSON ({exc.msg} at position {exc.pos})"}],
+        },
+    )
 
 
 @app.exception_handler(InvalidRequest)
 def _invalid(exc: InvalidRequest) -> Response:
     field = exc.field or "body"
-    return _json(400, {"message": f"{field}: {exc}", "errors": [{"field": field, "problem": str(exc)}]})
+    status = 413 if isinstance(exc, TooLarge) else 400
+    return _json(status, {"message": f"{field}: {exc}", "errors": [{"field": field, "problem": str(exc)}]})
 
 
 @app.exception_handler(NotFound)

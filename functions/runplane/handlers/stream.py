@@ -68,7 +68,7 @@ def _fail_from(pending: list[tuple[str, dict[str, Any]]], failed_seqno: str | No
             remaining = []
             break
         # Keep order: everything from the first failed entry on is sent again.
-        remaining = remaining[min(failed):]
+        remaining = remaining[min(failed) :]
     if remaining:
         logger.warning("events not published; the stream will retry", count=len(remaining))
         return {"batchItemFailures": [{"itemIdentifier": remaining[0][0]}]}

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..logic.agent import AgentSteps
 
 from ..adapters.clients import client
 from ..adapters.dynamo import DynamoRunStore
@@ -10,9 +14,6 @@ from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
-from ..llm.base import ModelClient
-from ..llm.factory import model_for
-from ..logic.agent import AgentSteps
 from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
@@ -56,6 +57,11 @@ def jobs() -> JobService:
 
 @lru_cache(maxsize=1)
 def agent_steps() -> AgentSteps:
+    # Imported here: the agent loop (and jsonschema) is only needed by the agent-step function.
+    from ..llm.base import ModelClient
+    from ..llm.factory import model_for
+    from ..logic.agent import AgentSteps
+
     cfg = settings()
 
     def model(provider: str) -> ModelClient:

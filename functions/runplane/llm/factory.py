@@ -19,9 +19,7 @@ def _cached(provider: str, settings_json: str) -> ModelClient:
     from .anthropic_model import AnthropicModel
 
     if provider == "bedrock":
-        return AnthropicModel.bedrock(
-            timeout=settings.model_timeout_seconds, max_retries=settings.model_sdk_retries
-        )
+        return AnthropicModel.bedrock(timeout=settings.model_timeout_seconds, max_retries=settings.model_sdk_retries)
     return AnthropicModel.anthropic(
         api_key=_anthropic_key(settings),
         base_url=settings.anthropic_base_url,
@@ -45,6 +43,4 @@ def _anthropic_key(settings: Settings) -> str:
         return value if isinstance(value, str) else value.decode()
     from .base import ModelRequestRejected
 
-    raise ModelRequestRejected(
-        "no Anthropic API key: set ANTHROPIC_API_KEY or RUNPLANE_ANTHROPIC_SECRET_ARN"
-    )
+    raise ModelRequestRejected("no Anthropic API key: set ANTHROPIC_API_KEY or RUNPLANE_ANTHROPIC_SECRET_ARN")

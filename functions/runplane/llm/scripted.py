@@ -74,7 +74,9 @@ class ScriptedModel:
         if turn.result is not None or turn.summary is not None:
             blocks.append(
                 _tool_use(
-                    request.turn, len(blocks), FINAL_TOOL,
+                    request.turn,
+                    len(blocks),
+                    FINAL_TOOL,
                     {"result": turn.result, "summary": turn.summary or "Scripted result."},
                 )
             )
@@ -83,8 +85,10 @@ class ScriptedModel:
     def _default(self, request: ModelRequest) -> list[dict[str, Any]]:
         called = {
             b.get("name")
-            for m in request.messages if m["role"] == "assistant" and isinstance(m["content"], list)
-            for b in m["content"] if b.get("type") == "tool_use"
+            for m in request.messages
+            if m["role"] == "assistant" and isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_use"
         }
         tools = {t["name"]: t for t in request.tools}
         uncalled = [n for n in request.default_calls if n in tools and n not in called]

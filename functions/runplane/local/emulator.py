@@ -200,8 +200,11 @@ class Emulator:
 
     def client(self, service: str) -> Any:
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="local", aws_secret_access_key="local",
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
         )
 
     def _provision(self) -> None:
@@ -347,7 +350,9 @@ class StreamPoller(threading.Thread):
             record["eventSourceARN"] = self.stream_arn
             record.setdefault("awsRegion", REGION)
             data = record["dynamodb"]
-            if "ApproximateCreationDateTime" in data and not isinstance(data["ApproximateCreationDateTime"], int | float):
+            if "ApproximateCreationDateTime" in data and not isinstance(
+                data["ApproximateCreationDateTime"], int | float
+            ):
                 data["ApproximateCreationDateTime"] = data["ApproximateCreationDateTime"].timestamp()
         resp = lam.invoke(FunctionName=self.function_name, Payload=json.dumps({"Records": records}, default=str))
         body = json.loads(resp["Payload"].read() or b"{}")

@@ -93,6 +93,11 @@ def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+def _mocks(run: Run) -> dict[str, Any]:
+    test = run.test or {}
+    return dict(test.get("mocks") or {}) if test.get("enabled") else {}
+
+
 def _uses(message: Message) -> list[dict[str, Any]]:
     return [b for b in message.content if b.get("type") == "tool_use"]
 
@@ -208,14 +213,22 @@ class AgentSteps:
             args = use.get("input") if isinstance(use.get("input"), dict) else {}
             fn = functions.get(str(use.get("name")))
             call = Call(
-                id=use["id"], run_id=run.id, cluster_id=run.cluster_id, message_index=last.index,
-                function=str(use.get("name")), input=args, reasoning=reasoning, created_at=now, updated_at=now,
+                id=use["id"],
+                run_id=run.id,
+                cluster_id=run.cluster_id,
+                message_index=last.index,
+                function=str(use.get("name")),
+                input=args,
+                reasoning=reasoning,
+                created_at=now,
+                updated_at=now,
             )
             if fn is None:
                 call.status, call.kind = "failed", "unknown"
                 call.error = f"Unknown tool '{call.function}'. Use only the tools you were given."
             else:
                 call.kind = fn.kind
+                call.mocked = call.function in _mocks(run)
                 call.requires_approval = fn.requires_approval
                 call.timeout_seconds = fn.timeout_seconds
                 call.approval_timeout_seconds = fn.approval_timeout_seconds
@@ -237,7 +250,9 @@ class AgentSteps:
         usage = [0, 0]  # summarization calls
         for use in _uses(messages[-1]):
             if use.get("name") == FINAL_TOOL:
-                blocks.append(_tool_result(use["id"], "Ignored: call final_result on its own, after your other tools.", True))
+                blocks.append(
+                    _tool_result(use["id"], "Ignored: call final_result on its own, after your other tools.", True)
+                )
                 continue
             content, is_error = self._outcome(run, calls[use["id"]], usage)
             blocks.append(_tool_result(use["id"], content, is_error))
@@ -255,8 +270,10 @@ class AgentSteps:
                 return text, False
             if run.call_summarization:
                 summary = self._summarize(run, call, text, usage)
-                return (f"[Summarized: the full result has {len(text)} characters and is stored with call "
-                        f"{call.id}.]\n{summary}"), False
+                return (
+                    f"[Summarized: the full result has {len(text)} characters and is stored with call "
+                    f"{call.id}.]\n{summary}"
+                ), False
             return f"{text[:limit]}\n[Truncated: the result has {len(text)} characters in total.]", False
         if call.status == "denied":
             reason = call.approval.reason if call.approval and call.approval.reason else "no reason given"
@@ -273,10 +290,20 @@ class AgentSteps:
         request = ModelRequest(
             model_id=run.model_id,
             system=SUMMARY_SYSTEM,
-            messages=[{"role": "user", "content": [{"type": "text", "text": (
-                f"Task: {run.initial_prompt}\n\nThe function `{call.function}` returned "
-                f"{len(text)} characters:\n\n{text[:SUMMARY_INPUT_CHARS]}"
-            )}]}],
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "text",
+                            "text": (
+                                f"Task: {run.initial_prompt}\n\nThe function `{call.function}` returned "
+                                f"{len(text)} characters:\n\n{text[:SUMMARY_INPUT_CHARS]}"
+                            ),
+                        }
+                    ],
+                }
+            ],
             max_tokens=1024,
             run_id=run.id,
             purpose="summarize",
@@ -303,7 +330,9 @@ class AgentSteps:
                     summary = summarize_text(_text_of(last.content)) or "Finished the task."
                 return self._finish(run, result, summary.strip(), None)
             return self._repair_or_give_up(
-                run, messages, problems,
+                run,
+                messages,
+                problems,
                 [_tool_result(call["id"], _repair_text(problems), True)]
                 + [_tool_result(b["id"], "Ignored: call final_result once.", True) for b in finals[1:]],
             )
@@ -311,7 +340,9 @@ class AgentSteps:
         if run.result_schema is None:
             return self._finish(run, {"message": text}, summarize_text(text) or "Finished the task.", None)
         return self._repair_or_give_up(
-            run, messages, ["the answer was plain text; call the final_result tool"],
+            run,
+            messages,
+            ["the answer was plain text; call the final_result tool"],
             [{"type": "text", "text": "Call the final_result tool now with a result that conforms to its schema."}],
         )
 

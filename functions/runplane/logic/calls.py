@@ -19,7 +19,6 @@ from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from ..tools.builtins import ToolError
 from ..tools.targets import call_payload, invoke_builtin, invoke_http, invoke_lambda
-from .result import validation_errors
 
 INLINE_RESULT_BYTES = 64_000
 
@@ -33,7 +32,7 @@ def call_mode(call: Call) -> str:
         return "done"
     if call.status == "pending" and call.requires_approval:
         return "approval"
-    return "worker" if call.kind == "worker" else "direct"
+    return "worker" if call.kind == "worker" and not call.mocked else "direct"
 
 
 def heartbeat_seconds(timeout: int) -> int:
@@ -97,16 +96,21 @@ class CallSteps:
             return descriptor(call)
         if run.status == RunStatus.CANCELLED:
             return descriptor(self._set(call, {"pending", "approved", "running"}, status="cancelled"))
-        mocks = (run.test or {}).get("mocks") or {} if (run.test or {}).get("enabled") else {}
+        test = run.test or {}
+        mocks = (test.get("mocks") or {}) if test.get("enabled") else {}
         call = self._set(call, {"pending", "approved", "running"}, status="running")
         try:
             if call.function in mocks:
                 result = mocks[call.function]["output"]
             elif call.kind == "builtin":
-                result = invoke_builtin(call.function, call.input, allow_loopback_http=self.settings.allow_loopback_http)
+                result = invoke_builtin(
+                    call.function, call.input, allow_loopback_http=self.settings.allow_loopback_http
+                )
             elif call.kind == "http":
                 result = invoke_http(
-                    self._target(run, call), call_payload(call, run), float(call.timeout_seconds),
+                    self._target(run, call),
+                    call_payload(call, run),
+                    float(call.timeout_seconds),
                     allow_loopback_http=self.settings.allow_loopback_http,
                 )
             elif call.kind == "lambda":
@@ -184,7 +188,13 @@ class CallSteps:
         return self.descriptor(call)
 
     def decide(
-        self, cluster_id: str, run_id: str, call_id: str, *, approved: bool, reason: str | None,
+        self,
+        cluster_id: str,
+        run_id: str,
+        call_id: str,
+        *,
+        approved: bool,
+        reason: str | None,
         edited_input: dict[str, Any] | None,
     ) -> Call:
         """A human's decision (API). Exactly one of two concurrent decisions wins; the other → Conflict."""
@@ -197,6 +207,8 @@ class CallSteps:
         if edited_input is not None:
             if not approved:
                 raise InvalidRequest("'input' can only be given with an approval", field="input")
+            from .result import validation_errors  # jsonschema: imported only when needed
+
             record = self.store.get_function(cluster_id, call.function)
             schema = record.input_schema if record else {"type": "object"}
             problems = validation_errors(schema, edited_input)
@@ -206,8 +218,11 @@ class CallSteps:
         approval = call.approval.model_copy(
             update={"decided_at": now_iso(), "approved": approved, "reason": reason, "edited_input": edited_input}
         )
-        fields: dict[str, Any] = {"status": "approved" if approved else "denied", "approval": approval,
-                                  "task_token": None}
+        fields: dict[str, Any] = {
+            "status": "approved" if approved else "denied",
+            "approval": approval,
+            "task_token": None,
+        }
         if edited_input is not None:
             fields["input"] = edited_input
         token = call.task_token
@@ -259,8 +274,9 @@ class CallSteps:
             if run.status in TERMINAL:
                 raise Conflict(f"run '{run_id}' is already {run.status}")
             try:
-                run = self.store.transition(run, RunStatus.CANCELLED, failure_reason=None,
-                                            cancel_reason=reason or "cancelled by request")
+                run = self.store.transition(
+                    run, RunStatus.CANCELLED, failure_reason=None, cancel_reason=reason or "cancelled by request"
+                )
                 break
             except ConcurrentUpdate:
                 continue

@@ -90,7 +90,9 @@ class JobService:
             # A void job (cancelled, timed out): release the waiting task so the loop moves on.
             self.executions.send_task_success(token, self.calls.descriptor(call))
             return None
-        claimed = self.store.update_call(call, {"pending", "approved"}, status="running", task_token=token, worker=worker)
+        claimed = self.store.update_call(
+            call, {"pending", "approved"}, status="running", task_token=token, worker=worker
+        )
         return job_view(claimed, run)
 
     def _running(self, cluster_id: str, run_id: str, call_id: str, worker: str | None) -> Call:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(r"[^\W_][\w'’-]*")
+_WORD = re.compile(r"[^\W_][\w'\u2019-]*")
 _TRAILING = {"a", "an", "the", "in", "on", "of", "to", "for", "and", "or", "with", "at", "by", "from", "into"}
 _FILLER = {"please", "can", "could", "you", "would", "kindly", "hey", "hi", "hello", "i", "want", "to", "me"}
 

@@ -120,8 +120,12 @@ def _walk(schema: Any, root: dict[str, Any], depth: int) -> Any:
     if typ == "string":
         fmt = schema.get("format")
         value = {
-            "date-time": "2026-01-01T00:00:00Z", "date": "2026-01-01", "time": "00:00:00Z",
-            "email": "agent@example.com", "uri": "https://example.com", "uuid": "00000000-0000-4000-8000-000000000000",
+            "date-time": "2026-01-01T00:00:00Z",
+            "date": "2026-01-01",
+            "time": "00:00:00Z",
+            "email": "agent@example.com",
+            "uri": "https://example.com",
+            "uuid": "00000000-0000-4000-8000-000000000000",
         }.get(fmt or "", "example")
         lo, hi = schema.get("minLength", 0), schema.get("maxLength")
         if len(value) < lo:
@@ -165,8 +169,14 @@ def _from_pattern(pattern: str) -> str:
     from re import _constants as c  # type: ignore[attr-defined]
     from re import _parser  # type: ignore[attr-defined]
 
-    category = {c.CATEGORY_DIGIT: "0", c.CATEGORY_WORD: "a", c.CATEGORY_SPACE: " ",
-                c.CATEGORY_NOT_DIGIT: "a", c.CATEGORY_NOT_WORD: "-", c.CATEGORY_NOT_SPACE: "a"}
+    category = {
+        c.CATEGORY_DIGIT: "0",
+        c.CATEGORY_WORD: "a",
+        c.CATEGORY_SPACE: " ",
+        c.CATEGORY_NOT_DIGIT: "a",
+        c.CATEGORY_NOT_WORD: "-",
+        c.CATEGORY_NOT_SPACE: "a",
+    }
 
     def emit(items: Any) -> str:
         out = []

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import catalog
 from ..config import Settings
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
 from ..ids import ulid
 from ..ports import Executions, RunStore
 from ..schemas import Call, Cluster, CreateClusterRequest, CreateRunRequest, Message, Run, function_name
@@ -19,6 +19,21 @@ from .functions import FunctionService
 from .naming import name_from_prompt
 
 MAX_LIST_LIMIT = 100
+# What a run stores with itself (prompt, schema, context, test, …): DynamoDB items are capped at 400 KB.
+MAX_RUN_DEFINITION_BYTES = 256 * 1024
+
+
+def _check_size(body: CreateRunRequest) -> None:
+    data = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    sizes = {k: len(json.dumps(v, separators=(",", ":"))) for k, v in data.items()}
+    total = sum(sizes.values())
+    if total > MAX_RUN_DEFINITION_BYTES:
+        largest = max(sizes, key=lambda k: sizes[k])
+        raise TooLarge(
+            f"the run definition is {total} bytes, over the {MAX_RUN_DEFINITION_BYTES}-byte limit "
+            f"(largest field: '{largest}', {sizes[largest]} bytes)",
+            field=largest,
+        )
 
 
 def request_hash(body: CreateRunRequest) -> str:
@@ -73,9 +88,7 @@ class RunService:
         if body.attached_functions is not None:
             self.functions.resolve_attached(cluster_id, [function_name(f) for f in body.attached_functions])
         if body.on_status_change is not None and body.on_status_change.function is not None:
-            self.functions.resolve_attached(
-                cluster_id, [function_name(body.on_status_change.function)]
-            )
+            self.functions.resolve_attached(cluster_id, [function_name(body.on_status_change.function)])
         now = now_iso()
         run = Run(
             id=body.id or ulid(),
@@ -106,6 +119,7 @@ class RunService:
             test=body.test.model_dump(mode="json", by_alias=True, exclude_none=True) if body.test else None,
             config=body.config.model_dump(mode="json", exclude_none=True) if body.config else None,
         )
+        _check_size(body)
         existing = self.store.create_run(run, prompt_message(body.initial_prompt))
         if existing is not None:
             if existing.request_hash != run.request_hash:
@@ -134,9 +148,7 @@ class RunService:
         self.require_cluster(cluster_id)
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRequest(f"'limit' must be between 1 and {MAX_LIST_LIMIT}", field="limit")
-        return self.store.list_runs(
-            cluster_id, status=status, metadata=metadata or {}, limit=limit, cursor=cursor
-        )
+        return self.store.list_runs(cluster_id, status=status, metadata=metadata or {}, limit=limit, cursor=cursor)
 
     # -- conversation and control -------------------------------------------------------------
     def send_message(self, cluster_id: str, run_id: str, text: str) -> Run:
@@ -156,8 +168,13 @@ class RunService:
                 continue  # another message took this index: read again
             try:
                 run = self.store.transition(
-                    run, RunStatus.RUNNING, executions=run.executions + 1, result=None, summary=None,
-                    result_error=None, failure_reason=None,
+                    run,
+                    RunStatus.RUNNING,
+                    executions=run.executions + 1,
+                    result=None,
+                    summary=None,
+                    result_error=None,
+                    failure_reason=None,
                 )
             except ConcurrentUpdate:
                 continue
@@ -170,7 +187,13 @@ class RunService:
         return self.calls.cancel(cluster_id, run_id, reason)
 
     def decide(
-        self, cluster_id: str, run_id: str, call_id: str, *, approved: bool, reason: str | None,
+        self,
+        cluster_id: str,
+        run_id: str,
+        call_id: str,
+        *,
+        approved: bool,
+        reason: str | None,
         edited_input: dict[str, Any] | None,
     ) -> Call:
         self.get_run(cluster_id, run_id)
@@ -181,10 +204,11 @@ class RunService:
     def pending_approvals(self, run: Run) -> list[Call]:
         return self.calls.pending_approvals(run) if run.status == RunStatus.PAUSED else []
 
-    def timeline(self, cluster_id: str, run_id: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    def timeline(
+        self, cluster_id: str, run_id: str, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
         run = self.get_run(cluster_id, run_id)
-        entries = build_timeline(self.store.messages(run), self.store.calls(cluster_id, run_id),
-                                 self.store.status_history(run))
+        entries = build_timeline(self.store.messages(run), self.store.calls(cluster_id, run_id), status_history(run))
         try:
             start = int(cursor) if cursor else 0
         except ValueError:
@@ -192,6 +216,12 @@ class RunService:
         page = entries[start : start + limit]
         more = start + limit < len(entries)
         return page, str(start + limit) if more else None
+
+
+def status_history(run: Run) -> list[dict[str, Any]]:
+    """The run's status changes, oldest first (the first, ``pending``, is the run's creation)."""
+    created = {"sequence": 1, "status": "pending", "previousStatus": None, "at": run.created_at}
+    return [created, *run.history]
 
 
 _ORDER = {"status": 0, "message": 1, "call": 2, "approval-requested": 3, "approval-decided": 4}
@@ -203,21 +233,55 @@ def build_timeline(messages: list[Message], calls: list[Call], history: list[dic
     for change in history:
         entries.append({"type": "status", **change})
     for m in messages:
-        entries.append({"type": "message", "at": m.created_at, "index": m.index, "role": m.role, "kind": m.kind,
-                        "content": m.content})
+        entries.append(
+            {
+                "type": "message",
+                "at": m.created_at,
+                "index": m.index,
+                "role": m.role,
+                "kind": m.kind,
+                "content": m.content,
+            }
+        )
     for c in calls:
-        entries.append({
-            "type": "call", "at": c.created_at, "callId": c.id, "function": c.function, "input": c.input,
-            "status": c.status, "result": c.result, "resultChars": c.result_chars,
-            "resultStored": c.result_blob is not None, "error": c.error, "reasoning": c.reasoning,
-            "updatedAt": c.updated_at, "worker": c.worker,
-        })
+        entries.append(
+            {
+                "type": "call",
+                "at": c.created_at,
+                "callId": c.id,
+                "function": c.function,
+                "input": c.input,
+                "status": c.status,
+                "result": c.result,
+                "resultChars": c.result_chars,
+                "resultStored": c.result_blob is not None,
+                "error": c.error,
+                "reasoning": c.reasoning,
+                "updatedAt": c.updated_at,
+                "worker": c.worker,
+            }
+        )
         if c.approval is not None:
-            entries.append({"type": "approval-requested", "at": c.approval.requested_at, "callId": c.id,
-                            "function": c.function, "input": c.input, "expiresAt": c.approval.expires_at})
+            entries.append(
+                {
+                    "type": "approval-requested",
+                    "at": c.approval.requested_at,
+                    "callId": c.id,
+                    "function": c.function,
+                    "input": c.input,
+                    "expiresAt": c.approval.expires_at,
+                }
+            )
             if c.approval.decided_at:
-                entries.append({"type": "approval-decided", "at": c.approval.decided_at, "callId": c.id,
-                                "approved": bool(c.approval.approved), "reason": c.approval.reason,
-                                "editedInput": c.approval.edited_input})
+                entries.append(
+                    {
+                        "type": "approval-decided",
+                        "at": c.approval.decided_at,
+                        "callId": c.id,
+                        "approved": bool(c.approval.approved),
+                        "reason": c.approval.reason,
+                        "editedInput": c.approval.edited_input,
+                    }
+                )
     entries.sort(key=lambda e: (e["at"], _ORDER[e["type"]], e.get("index", 0), e.get("sequence", 0)))
     return entries

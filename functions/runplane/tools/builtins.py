@@ -25,8 +25,12 @@ def current_time(args: dict[str, Any], *, allow_loopback_http: bool = False) -> 
     except (ZoneInfoNotFoundError, ValueError):
         raise ToolError(f"unknown time zone '{zone_name}'") from None
     now = datetime.now(UTC).astimezone(zone)
-    return {"iso": now.isoformat(timespec="seconds"), "timezone": zone_name, "weekday": now.strftime("%A"),
-            "unix": int(now.timestamp())}
+    return {
+        "iso": now.isoformat(timespec="seconds"),
+        "timezone": zone_name,
+        "weekday": now.strftime("%A"),
+        "unix": int(now.timestamp()),
+    }
 
 
 def http_get(args: dict[str, Any], *, allow_loopback_http: bool = False) -> dict[str, Any]:
@@ -38,9 +42,10 @@ def http_get(args: dict[str, Any], *, allow_loopback_http: bool = False) -> dict
     except UnsafeUrl as exc:
         raise ToolError(f"refused to fetch {url}: {exc}") from None
     try:
-        with httpx.Client(timeout=HTTP_GET_TIMEOUT, follow_redirects=False) as client, client.stream(
-            "GET", url, headers={"user-agent": "runplane-http-get/1"}
-        ) as resp:
+        with (
+            httpx.Client(timeout=HTTP_GET_TIMEOUT, follow_redirects=False) as client,
+            client.stream("GET", url, headers={"user-agent": "runplane-http-get/1"}) as resp,
+        ):
             body = b""
             for chunk in resp.iter_bytes():
                 body += chunk
@@ -80,8 +85,11 @@ BUILTINS: dict[str, tuple[FunctionRecord, Callable[..., dict[str, Any]]]] = {
                 "Fetch a public https URL with GET (at most 256 KB, 10 s; private and metadata addresses "
                 "are refused; redirects are not followed)."
             ),
-            input_schema={"type": "object", "properties": {"url": {"type": "string", "format": "uri"}},
-                          "required": ["url"]},
+            input_schema={
+                "type": "object",
+                "properties": {"url": {"type": "string", "format": "uri"}},
+                "required": ["url"],
+            },
             timeout_seconds=15,
             target={"type": "builtin"},
             builtin=True,

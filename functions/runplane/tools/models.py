@@ -21,7 +21,7 @@ def _check_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     check_schema(schema, field="inputSchema")
     if schema.get("type", "object") != "object":
-        raise ValueError("must describe an object (\"type\": \"object\"): tool inputs are JSON objects")
+        raise ValueError('must describe an object ("type": "object"): tool inputs are JSON objects')
     return schema
 
 

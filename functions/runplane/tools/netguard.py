@@ -23,7 +23,11 @@ def _address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_lo
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return _address_allowed(ip.ipv4_mapped, allow_loopback)
     return not (
-        ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+        ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
         or str(ip) in METADATA_HOSTS
     )
 

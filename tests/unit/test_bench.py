@@ -1,0 +1,47 @@
+"""``runplane bench`` end to end (small N): the figures that the ASL fixes exactly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from runplane import bench
+
+TERMINAL = "RunFinished"
+
+
+def loop(turns: int) -> list[str]:
+    # agent_loop.asl.json, no tools: each model turn is the ModelTurn Task + the Route Choice.
+    return ["ModelTurn", "Route"] * turns + [TERMINAL]
+
+
+def test_bench_json_figures(capsys: Any) -> None:
+    assert bench.main(argparse.Namespace(runs=3, json=True, import_repeats=1)) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    report = json.loads(lines[-1])
+    scenarios = report["scenarios"]
+
+    one, repair, long_run = scenarios["one_turn"], scenarios["repair"], scenarios["long_conversation"]
+    assert (one["status"], repair["status"], long_run["status"]) == ("done", "done", "done")
+    assert (one["model_turns"], repair["model_turns"], long_run["model_turns"]) == (1, 3, 6)
+    assert one["states_entered"] == loop(1)
+    assert repair["states_entered"] == loop(3)
+    assert long_run["states_entered"] == loop(6)
+
+    assert report["loop_transitions_per_turn"] == {"one_turn": 2, "repair": 2, "long_conversation": 2}
+    assert report["transitions_per_run"] == {"one_turn": 3, "repair": 7, "long_conversation": 13}
+    assert report["transitions_per_turn"]["one_turn"] == 3
+    assert report["transitions_per_turn"]["repair"] == round(7 / 3, 3)
+    assert report["lambda_invocations_per_turn"] == {"one_turn": 1, "repair": 1, "long_conversation": 1}
+
+    assert long_run["conversation_bytes"] > 1_000_000
+    assert long_run["messages_offloaded_to_s3"] == 6
+    assert report["max_state_payload_bytes"] <= 8192
+    assert report["api_imports_anthropic"] is False
+    assert {"api", "agent_step", "stream"} <= set(report["cold_import_ms"])
+
+    throughput = scenarios["throughput"]
+    assert throughput["run_statuses"] == {"done": 3}
+    assert throughput["state_transitions"] == [3]
+    assert report["runs_per_second"] > 0
