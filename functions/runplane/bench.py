@@ -39,6 +39,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 CLUSTER = "bench"
 PAD_BYTES = 200 * 1024  # one long turn's text: above the store's 200,000-byte inline limit
 LONG_TURNS = 6
+TOOL_CALLS = 3  # parallel tool calls in the tools scenario
 IMPORT_REPEATS = 3
 EXECUTION_TIMEOUT = 120.0
 
@@ -62,8 +63,6 @@ ANSWER_SCHEMA: dict[str, Any] = {
     "properties": {"answer": {"type": "string"}},
     "required": ["answer"],
 }
-# A bench-only marker, expanded to PAD_BYTES of text by the scripted model (see _padding_model).
-PAD_MARKER = "[[runplane-bench:pad]]"
 
 
 # -- the API, through the real Lambda handler ----------------------------------------------------
@@ -202,42 +201,14 @@ def analyse(events: list[dict[str, Any]], model_turns: int) -> dict[str, Any]:
 
 
 # -- the long conversation ---------------------------------------------------------------------------
-def _pad(turn: int) -> str:
-    head = f"Turn {turn}: a long answer. "
-    return head + ("lorem ipsum dolor sit amet " * (PAD_BYTES // 27 + 1))[: PAD_BYTES - len(head)]
-
-
-def long_script(text_of: Any) -> list[dict[str, Any]]:
-    """No tools: plain-text turns (each answered by a small repair message), then the result."""
-    turns: list[dict[str, Any]] = [{"text": text_of(i)} for i in range(LONG_TURNS - 1)]
-    turns.append({"text": text_of(LONG_TURNS - 1), "result": {"answer": "42"}, "summary": "Read every page."})
-    return turns
-
-
-@contextlib.contextmanager
-def _padding_model() -> Iterator[None]:
-    """Bench-only: the scripted model expands PAD_MARKER texts to PAD_BYTES of text in-process.
-
-    Needed because a run stores ``test.modelScript`` inline in its DynamoDB item (400 KB cap), so a
-    conversation over 1 MB cannot be scripted through the API; the loop, the store and the state
-    machine run unchanged, only the model's words are produced here instead of read from the script.
-    """
-    from .llm.scripted import ScriptedModel
-
-    original = ScriptedModel._scripted
-
-    def scripted(self: Any, request: Any, turn: Any) -> list[dict[str, Any]]:
-        blocks = original(self, request, turn)
-        for block in blocks:
-            if block.get("type") == "text" and block.get("text") == PAD_MARKER:
-                block["text"] = _pad(request.turn)
-        return blocks
-
-    ScriptedModel._scripted = scripted  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        ScriptedModel._scripted = original  # type: ignore[method-assign]
+def long_script() -> list[dict[str, Any]]:
+    """No tools: plain-text turns of PAD_BYTES each (each answered by a small repair message), then
+    the result. ``textBytes`` makes the scripted model write the long answers itself."""
+    turns: list[dict[str, Any]] = [
+        {"text": f"Turn {i}: a long answer.", "textBytes": PAD_BYTES} for i in range(LONG_TURNS - 1)
+    ]
+    last = {"text": "The answer.", "textBytes": PAD_BYTES, "result": {"answer": "42"}, "summary": "Read every page."}
+    return [*turns, last]
 
 
 @contextlib.contextmanager
@@ -293,34 +264,33 @@ def scenario_long_conversation(bench: Bench) -> dict[str, Any]:
     body: dict[str, Any] = {
         "initialPrompt": "Read every page and answer",
         "resultSchema": ANSWER_SCHEMA,
-        "test": {"enabled": False, "modelScript": long_script(_pad)},
+        "test": {"enabled": False, "modelScript": long_script()},
     }
-    script_bytes = len(json.dumps(body["test"]).encode())
-    with _quiet("runplane-api"):  # a refusal is expected today and logged by the handler as an error
-        status, payload = bench.api("POST", f"/clusters/{CLUSTER}/runs", body)
-    via = "modelScript through the API"
-    if status != 201:
-        via = (
-            f"the API refused the {script_bytes:,}-byte modelScript (HTTP {status}); turns padded in-process "
-            f"by the bench from a {LONG_TURNS}-turn script of markers"
-        )
-        body["test"]["modelScript"] = long_script(lambda _i: PAD_MARKER)
-        with _padding_model():
-            detail, stored = _finish(bench, bench.create_run(body))
-    else:
-        detail, stored = _finish(bench, str(payload["id"]))
+    detail, stored = _finish(bench, bench.create_run(body))
     cfg = settings()
     messages = DynamoRunStore(cfg).messages(stored)
     sizes = [len(json.dumps(m.content, separators=(",", ":")).encode()) for m in messages]
     detail.update(
-        scripted_via=via,
-        api_status_for_full_script=status,
-        full_script_bytes=script_bytes,
         messages=len(sizes),
         conversation_bytes=sum(sizes),
         largest_message_bytes=max(sizes, default=0),
         messages_offloaded_to_s3=sum(1 for s in sizes if s > cfg.inline_message_bytes),
     )
+    return detail
+
+
+def scenario_tools(bench: Bench, calls: int = TOOL_CALLS) -> dict[str, Any]:
+    """One turn that calls ``calls`` builtins in parallel, then a final answer: 2 model turns."""
+    script = [
+        {"toolCalls": [{"name": "current_time", "input": {"timezone": "UTC"}} for _ in range(calls)]},
+        {"text": "It is late."},
+    ]
+    run_id = bench.create_run(
+        {"initialPrompt": "What time is it?", "attachedFunctions": ["current_time"], "test": {"modelScript": script}}
+    )
+    detail = _finish(bench, run_id)[0]
+    tool_turn = detail["state_transitions"] - 2 - 1  # minus the final turn (ModelTurn + Route) and the end state
+    detail.update(tool_calls=calls, transitions_tool_turn=tool_turn, target_tool_turn=3 + 2 * calls)
     return detail
 
 
@@ -480,6 +450,7 @@ def run_bench(runs: int, import_repeats: int = IMPORT_REPEATS) -> dict[str, Any]
             "one_turn": scenario_one_turn(bench),
             "repair": scenario_repair(bench),
             "long_conversation": scenario_long_conversation(bench),
+            "tools": scenario_tools(bench),
         }
         throughput = scenario_throughput(bench, runs)
     turn_scenarios = scenarios.values()
@@ -520,17 +491,17 @@ def render(report: dict[str, Any]) -> str:
         f"{'scenario':<18} {'status':<7} {'turns':>5} {'states':>6} {'loop/turn':>9} {'all/turn':>8} "
         f"{'lambda/turn':>11} {'max payload':>11}",
     ]
-    for name in ("one_turn", "repair", "long_conversation"):
+    for name in ("one_turn", "repair", "long_conversation", "tools"):
         s = sc[name]
         lines.append(
             f"{name:<18} {s['status']:<7} {s['model_turns']:>5} {s['state_transitions']:>6} "
             f"{s['loop_transitions_per_turn']:>9.2f} {s['transitions_per_turn']:>8.2f} "
             f"{s['lambda_invocations_per_turn']:>11.2f} {s['max_state_payload_bytes']:>9} B"
         )
-    for name in ("one_turn", "repair", "long_conversation"):
+    for name in ("one_turn", "repair", "long_conversation", "tools"):
         lines.append(f"  {name}: {' > '.join(sc[name]['states_entered'])}")
     long_run, tp = sc["long_conversation"], sc["throughput"]
-    loop_max = max(report["loop_transitions_per_turn"].values())
+    loop_max = max(v for k, v in report["loop_transitions_per_turn"].items() if k != "tools")
     imports = report["cold_imports"]
     lines += [
         "",
@@ -540,8 +511,9 @@ def render(report: dict[str, Any]) -> str:
         f"{_ok(loop_max <= TARGET_LOOP_TRANSITIONS_PER_TURN)}",
         f"{'  + terminal state, once per run':<44} {'+1':>14}   (Succeed/Fail state; 1 turn -> 3 per run)",
         f"{'Lambda invocations per model turn':<44} "
-        f"{max(report['lambda_invocations_per_turn'].values()):>14.2f}   "
-        "(agent-step only; API/stream not in history)",
+        f"{report['lambda_invocations_per_turn']['one_turn']:>14.2f}   "
+        f"without tools; {report['lambda_invocations_per_turn']['tools']:.2f} with "
+        f"{sc['tools']['tool_calls']} calls in one of 2 turns (API/stream Lambdas are not in the history)",
         f"{'largest state payload (all runs)':<44} {report['max_state_payload_bytes']:>12} B   "
         f"<= {TARGET_MAX_STATE_PAYLOAD} B: "
         f"{_ok(report['max_state_payload_bytes'] <= TARGET_MAX_STATE_PAYLOAD)}"
@@ -549,7 +521,9 @@ def render(report: dict[str, Any]) -> str:
         f"{'conversation bytes, long run':<44} {long_run['conversation_bytes']:>12,} B   "
         f"{long_run['messages']} messages, {long_run['messages_offloaded_to_s3']} in S3, "
         f"largest {long_run['largest_message_bytes']:,} B",
-        f"{'  how the long run was scripted':<44} {'':>14}   {long_run['scripted_via']}",
+        f"{'transitions, turn with ' + str(sc['tools']['tool_calls']) + ' tool calls':<44} "
+        f"{sc['tools']['transitions_tool_turn']:>14}   <= 3 + 2k = {sc['tools']['target_tool_turn']}: "
+        f"{_ok(sc['tools']['transitions_tool_turn'] <= sc['tools']['target_tool_turn'])}",
         f"{'throughput (' + str(tp['runs']) + ' one-turn runs)':<44} {tp['runs_per_second']:>10} r/s   "
         f"wall {tp['wall_seconds']} s (creating {tp['create_seconds']} s), statuses {tp['run_statuses']}",
         f"{'  create latency (POST through the API Lambda)':<44} {tp['create_ms']['median']:>11.1f} ms   "

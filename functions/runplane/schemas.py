@@ -82,6 +82,9 @@ class ScriptedTurn(Strict):
     """One model turn for the offline ``scripted`` provider (ignored by real providers)."""
 
     text: str | None = None
+    text_bytes: int | None = Field(
+        default=None, alias="textBytes", ge=1, le=1_000_000, description="Pad the text to this many bytes."
+    )
     tool_calls: list[ScriptedToolCall] | None = Field(default=None, alias="toolCalls")
     result: Any = None
     summary: str | None = None

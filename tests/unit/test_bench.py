@@ -29,11 +29,14 @@ def test_bench_json_figures(capsys: Any) -> None:
     assert repair["states_entered"] == loop(3)
     assert long_run["states_entered"] == loop(6)
 
-    assert report["loop_transitions_per_turn"] == {"one_turn": 2, "repair": 2, "long_conversation": 2}
-    assert report["transitions_per_run"] == {"one_turn": 3, "repair": 7, "long_conversation": 13}
+    tools = report["scenarios"]["tools"]
+    assert report["loop_transitions_per_turn"] == {"one_turn": 2, "repair": 2, "long_conversation": 2, "tools": 5.5}
+    assert report["transitions_per_run"] == {"one_turn": 3, "repair": 7, "long_conversation": 13, "tools": 12}
+    # a turn with k tool calls: ModelTurn, Route, ToolCalls + (CallRoute, RunCall) per call = 3 + 2k
+    assert tools["transitions_tool_turn"] == tools["target_tool_turn"] == 3 + 2 * tools["tool_calls"]
     assert report["transitions_per_turn"]["one_turn"] == 3
     assert report["transitions_per_turn"]["repair"] == round(7 / 3, 3)
-    assert report["lambda_invocations_per_turn"] == {"one_turn": 1, "repair": 1, "long_conversation": 1}
+    assert report["lambda_invocations_per_turn"] == {"one_turn": 1, "repair": 1, "long_conversation": 1, "tools": 2.5}
 
     assert long_run["conversation_bytes"] > 1_000_000
     assert long_run["messages_offloaded_to_s3"] == 6

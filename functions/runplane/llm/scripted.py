@@ -65,8 +65,12 @@ class ScriptedModel:
                 cls, message = _ERRORS[turn.error]
                 raise cls(message)
         blocks: list[dict[str, Any]] = []
-        if turn.text:
-            blocks.append({"type": "text", "text": turn.text})
+        text = turn.text or ("" if turn.text_bytes is None else "Scripted text.")
+        if turn.text_bytes is not None and len(text) < turn.text_bytes:
+            filler = " lorem ipsum dolor sit amet"
+            text += (filler * (turn.text_bytes // len(filler) + 1))[: turn.text_bytes - len(text)]
+        if text:
+            blocks.append({"type": "text", "text": text})
         for i, call in enumerate(turn.tool_calls or []):
             if call.reasoning:
                 blocks.append({"type": "text", "text": call.reasoning})
