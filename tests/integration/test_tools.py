@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -278,3 +279,36 @@ def test_bad_function_definitions_are_400(
     assert status == 400, payload
     assert any(e["field"].startswith(field) for e in payload["errors"]), payload
     assert words in json.dumps(payload), payload
+
+
+def test_a_worker_that_dies_mid_job_times_out_and_the_run_goes_on(harness: Any) -> None:
+    cluster = harness.cluster()
+    harness.put_function(cluster, "fragile", {"target": {"type": "worker"}, "timeoutSeconds": 2})
+    run_id = harness.create_run(
+        cluster, {"initialPrompt": "go", "test": script(call_turn(("fragile", {})), {"text": "ok"})}
+    )
+    # A worker claims the job, then dies: no heartbeat, no result.
+    jobs: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 15
+    while not jobs and time.monotonic() < deadline:
+        status, body = harness.api(
+            "POST", f"/clusters/{cluster}/jobs/poll", {"functions": ["fragile"], "worker": "w1", "waitSeconds": 1}
+        )
+        assert status == 200, body
+        jobs = body["jobs"]
+    assert jobs and jobs[0]["input"] == {} and "taskToken" not in json.dumps(jobs)
+    run = harness.wait_run(cluster, run_id)
+    assert run["status"] == "done"
+    call = harness.calls(cluster, run_id)[0]
+    assert call.status == "timed_out" and call.worker == "w1"
+    result = tool_results(harness, cluster, run_id)[0]
+    assert result["is_error"] and "timed out" in result["content"]
+    # a late result is refused
+    status, _ = harness.api("POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call.id}/result", {"result": {"x": 1}})
+    assert status == 409
+
+
+def test_polling_for_functions_that_are_not_workers_is_400(harness: Any) -> None:
+    cluster = harness.cluster()
+    status, body = harness.api("POST", f"/clusters/{cluster}/jobs/poll", {"functions": ["current_time"]})
+    assert status == 400 and "not a worker function" in body["message"]
