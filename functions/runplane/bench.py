@@ -28,9 +28,10 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
+
+from .local.http import proxy_event
 
 # Before any runplane/Powertools import: handlers log JSON to stdout, which would garble the report.
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -66,29 +67,6 @@ ANSWER_SCHEMA: dict[str, Any] = {
 
 
 # -- the API, through the real Lambda handler ----------------------------------------------------
-def proxy_event(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
-    """An API Gateway (REST, proxy integration) event, as tests/support/harness.py builds it."""
-    return {
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": {"content-type": "application/json"},
-        "multiValueHeaders": {},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
-        "pathParameters": {"proxy": path.lstrip("/")},
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "stage": "bench",
-            "httpMethod": method,
-            "path": path,
-            "resourcePath": "/{proxy+}",
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
 
 
 class Bench:
@@ -98,7 +76,7 @@ class Bench:
         self.sfn = emulator.client("stepfunctions")
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        event = proxy_event(method, path, body)
+        event = proxy_event(method, path, body=json.dumps(body) if body is not None else None, stage="bench")
         resp = self.lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
         raw = resp["Payload"].read()
         if resp.get("FunctionError"):

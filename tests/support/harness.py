@@ -9,7 +9,7 @@ from typing import Any
 
 from runplane.handlers import wiring
 from runplane.local.emulator import Emulator
-from runplane.local.http import LocalApiServer
+from runplane.local.http import LocalApiServer, proxy_event
 from runplane.schemas import CreateClusterRequest
 
 TERMINAL = {"done", "failed", "cancelled"}
@@ -31,27 +31,13 @@ class Harness:
         self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None, raw_body: str | None = None
     ) -> tuple[int, Any]:
         lam = self.emulator.client("lambda")
-        event = {
-            "resource": "/{proxy+}",
-            "path": path,
-            "httpMethod": method,
-            "headers": {"content-type": "application/json"},
-            "multiValueHeaders": {},
-            "queryStringParameters": query or None,
-            "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
-            "pathParameters": None,
-            "stageVariables": None,
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "stage": "test",
-                "httpMethod": method,
-                "path": path,
-                "resourcePath": "/{proxy+}",
-                "identity": {"sourceIp": "127.0.0.1"},
-            },
-            "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
-            "isBase64Encoded": False,
-        }
+        event = proxy_event(
+            method,
+            path,
+            body=raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
+            query={k: [v] for k, v in (query or {}).items()},
+            stage="test",
+        )
         resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
         assert "FunctionError" not in resp, resp["Payload"].read()
         payload = json.loads(resp["Payload"].read())

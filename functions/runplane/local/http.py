@@ -19,6 +19,45 @@ from .emulator import ACCOUNT, REGION
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
+def proxy_event(
+    method: str,
+    path: str,
+    *,
+    body: str | None = None,
+    is_base64: bool = False,
+    query: dict[str, list[str]] | None = None,
+    headers: dict[str, list[str]] | None = None,
+    source_ip: str = "127.0.0.1",
+    stage: str = "local",
+) -> dict[str, Any]:
+    """An API Gateway REST (Lambda proxy integration) event, as API Gateway sends it."""
+    headers = headers or {"content-type": ["application/json"]}
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {k: v[-1] for k, v in headers.items()},
+        "multiValueHeaders": headers,
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "httpMethod": method,
+            "path": path,
+            "resourcePath": "/{proxy+}",
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": (headers.get("User-Agent") or [None])[-1]},
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
 def to_proxy_event(request: Request) -> dict[str, Any]:
     raw = request.get_data(cache=False)
     try:
@@ -26,35 +65,15 @@ def to_proxy_event(request: Request) -> dict[str, Any]:
         is_b64 = False
     except UnicodeDecodeError:
         body, is_b64 = base64.b64encode(raw).decode(), True
-    query = {k: v for k, v in request.args.items()}
-    multi_query = {k: request.args.getlist(k) for k in request.args}
-    headers = {k: v for k, v in request.headers.items()}
-    now = time.time()
-    return {
-        "resource": "/{proxy+}",
-        "path": request.path,
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": {k: request.headers.getlist(k) for k in headers},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": {"proxy": request.path.lstrip("/")},
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": "local",
-            "stage": "local",
-            "requestId": str(uuid.uuid4()),
-            "httpMethod": request.method,
-            "path": request.path,
-            "resourcePath": "/{proxy+}",
-            "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-            "requestTimeEpoch": int(now * 1000),
-            "identity": {"sourceIp": request.remote_addr or "127.0.0.1", "userAgent": headers.get("User-Agent")},
-        },
-        "body": body,
-        "isBase64Encoded": is_b64,
-    }
+    return proxy_event(
+        request.method,
+        request.path,
+        body=body,
+        is_base64=is_b64,
+        query={k: request.args.getlist(k) for k in request.args},
+        headers={k: request.headers.getlist(k) for k in request.headers.keys()},  # noqa: SIM118
+        source_ip=request.remote_addr or "127.0.0.1",
+    )
 
 
 class ApiGatewayAdapter:
