@@ -99,6 +99,8 @@ class CallSteps:
         test = run.test or {}
         mocks = (test.get("mocks") or {}) if test.get("enabled") else {}
         call = self._set(call, {"pending", "approved", "running"}, status="running")
+        if call.status != "running":  # cancelled (or decided elsewhere) meanwhile: do not run it
+            return descriptor(call)
         try:
             if call.function in mocks:
                 result = mocks[call.function]["output"]
