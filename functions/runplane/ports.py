@@ -39,7 +39,7 @@ class RunStore(Protocol):
 
     def append_message(self, run: Run, message: Message, *, usage: tuple[int, int] | None = None) -> bool:
         """Store the message at its index unless one is there already (False then). With ``usage``,
-        the run's token counters and turn count grow in the same transaction."""
+        the run's token counters (and, for agent messages, its turn count) grow too."""
 
     def put_function(self, cluster_id: str, record: FunctionRecord) -> None: ...
 

@@ -137,6 +137,8 @@ class Harness:
             time.sleep(0.05)
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
+        """The execution's whole history (after it ended: a done run's execution may still be finishing)."""
+        self.wait_execution(run_id)
         return list(self.sfn.get_execution_history(executionArn=self.execution_arn(run_id))["events"])
 
     # -- events, as a subscriber sees them -----------------------------------------------------
