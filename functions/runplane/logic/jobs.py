@@ -12,9 +12,9 @@ import json
 import time
 from typing import Any, Protocol
 
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
 from ..ports import Executions, RunStore
-from ..schemas import Call
+from ..schemas import CALL_FINAL, Call
 from ..status import RunStatus
 from ..tools.targets import call_payload
 from .calls import CallSteps, heartbeat_seconds
@@ -90,9 +90,15 @@ class JobService:
             # A void job (cancelled, timed out): release the waiting task so the loop moves on.
             self.executions.send_task_success(token, self.calls.descriptor(call))
             return None
-        claimed = self.store.update_call(
-            call, {"pending", "approved"}, status="running", task_token=token, worker=worker
-        )
+        try:
+            claimed = self.store.update_call(
+                call, {"pending", "approved"}, status="running", task_token=token, worker=worker
+            )
+        except ConcurrentUpdate:  # cancelled while we claimed it: release the task, hand out nothing
+            fresh = self.store.get_call(cluster_id, call.run_id, call.id)
+            if fresh is not None and fresh.status in CALL_FINAL:
+                self.executions.send_task_success(token, self.calls.descriptor(fresh))
+            return None
         return job_view(claimed, run)
 
     def _running(self, cluster_id: str, run_id: str, call_id: str, worker: str | None) -> Call:
