@@ -26,6 +26,7 @@ import inspect
 import logging
 import socket
 import threading
+import typing
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,8 +99,11 @@ class Worker:
             model: type[BaseModel] | None = None
             schema = input_schema
             if schema is None:
-                first = next(iter(inspect.signature(func).parameters.values()), None)
-                hint = first.annotation if first is not None else None
+                first = next(iter(inspect.signature(func).parameters), None)
+                try:  # resolves string annotations (``from __future__ import annotations``) too
+                    hint = typing.get_type_hints(func).get(first) if first else None
+                except NameError:
+                    hint = None
                 if isinstance(hint, type) and issubclass(hint, BaseModel):
                     schema = hint
             if isinstance(schema, type) and issubclass(schema, BaseModel):
