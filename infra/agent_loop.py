@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -84,3 +87,39 @@ class AgentLoop(Construct):
         self.step_function.grant_invoke(self.state_machine)
         tool_function.grant_invoke(self.state_machine)
         job_queues.grant_send(self.state_machine)
+
+        # Executions that end outside the loop's own paths (stopped by an operator, timed out, a
+        # service error) would leave their run open forever: Step Functions' status events for this
+        # state machine go to the reconcile function, which fails such runs (with their event).
+        self.reconcile_function = runplane_function(
+            self, "ReconcileFunction", resources.FUNCTIONS["reconcile"], defaults
+        )
+        storage.table.grant_read_write_data(self.reconcile_function)
+        self.reconcile_dead_letter_queue = sqs.Queue(
+            self,
+            "ReconcileDeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.execution_ended_rule = events.Rule(
+            self,
+            "ExecutionEnded",
+            description="runplane: agent-loop executions that ended FAILED, TIMED_OUT or ABORTED",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                    "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.reconcile_function,
+                    dead_letter_queue=self.reconcile_dead_letter_queue,
+                    retry_attempts=20,
+                    max_event_age=Duration.hours(24),
+                )
+            ],
+        )

@@ -46,6 +46,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             512,
         ),
         FunctionSpec(
+            "reconcile",
+            "runplane.handlers.reconcile.handler",
+            "runplane: fails runs whose execution ended outside the loop (timeout, abort, service error)",
+            60,
+            256,
+        ),
+        FunctionSpec(
             "stream",
             "runplane.handlers.stream.handler",
             "runplane outbox: runs table stream -> EventBridge",

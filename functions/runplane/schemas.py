@@ -193,6 +193,11 @@ class Run(BaseModel):
     # Status changes after creation: {sequence, status, previousStatus, at}, oldest first.
     history: list[dict[str, Any]] = Field(default_factory=list)
 
+    @property
+    def execution_name(self) -> str:
+        """Its current agent-loop execution: the run id, then ``<runId>-<n>`` for the n-th follow-up."""
+        return self.id if self.executions <= 1 else f"{self.id}-{self.executions}"
+
 
 class PendingApproval(BaseModel):
     call_id: str = Field(alias="callId")

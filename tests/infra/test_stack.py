@@ -28,6 +28,7 @@ API = resources.FUNCTIONS["api"].handler
 STEP = resources.FUNCTIONS["agent_step"].handler
 TOOLS = resources.FUNCTIONS["tools"].handler
 STREAM = resources.FUNCTIONS["stream"].handler
+RECONCILE = resources.FUNCTIONS["reconcile"].handler
 # Which function fills which placeholder of the ASL file.
 PLACEHOLDERS = {"AgentStepFunctionArn": STEP, "ToolStepFunctionArn": TOOLS}
 JOB_QUEUES = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:runplane-jobs-*"
@@ -228,7 +229,7 @@ def test_bus_and_archive(template: Template, tpl: dict[str, Any]) -> None:
 
 def test_stream_event_source_mapping(template: Template, tpl: dict[str, Any]) -> None:
     table_id, _ = only(tpl, "AWS::DynamoDB::Table")
-    queue_id, _ = only(tpl, "AWS::SQS::Queue")
+    (queue_id,) = [q for q in resources_of(tpl, "AWS::SQS::Queue") if q.startswith("Outbox")]
     template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
@@ -349,6 +350,29 @@ def test_stream_role(tpl: dict[str, Any]) -> None:
     assert not actions & {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
     assert not {a for a in actions if a.startswith(("s3:", "bedrock:", "secretsmanager:", "lambda:"))}
     assert "sqs:SendMessage" in actions  # the on-failure destination
+
+
+def test_executions_that_end_outside_the_loop_reach_the_reconcile_function(tpl: dict[str, Any]) -> None:
+    rules = [
+        r["Properties"]
+        for r in resources_of(tpl, "AWS::Events::Rule").values()
+        if r["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]
+    ]
+    assert len(rules) == 1
+    rule = rules[0]
+    assert rule["EventPattern"]["detail-type"] == ["Step Functions Execution Status Change"]
+    assert rule["EventPattern"]["detail"] == {
+        "stateMachineArn": [{"Ref": sm_id(tpl)}],
+        "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+    }
+    assert "EventBusName" not in rule  # Step Functions publishes to the default bus
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id(tpl, RECONCILE), "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][1] == "Arn"
+    statements = role_statements(tpl, role_of_function(tpl, RECONCILE))
+    actions = actions_of(statements)
+    assert "dynamodb:UpdateItem" in actions
+    assert not {a for a in actions if a.startswith(("states:", "s3:", "bedrock:", "sqs:", "events:", "lambda:"))}
 
 
 def test_state_machine_role_invokes_only_the_step_functions(tpl: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -247,3 +248,69 @@ def test_large_result_is_summarized_and_the_payload_stays_small(harness: Any, to
     )
     block = next(b for m in harness.messages(cluster, run["id"]) if m.kind == "tool-result" for b in m.content)
     assert "[Truncated: the result has" in block["content"] and len(block["content"]) < 10_200
+
+
+def execution_status_event(harness: Any, run: Any, name: str, status: str) -> dict[str, Any]:
+    """What Step Functions sends to EventBridge when an execution ends (source aws.states)."""
+    arn = f"{harness.execution_arn(run.id).rsplit(':', 1)[0]}:{name}"
+    return {
+        "version": "0",
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {
+            "executionArn": arn,
+            "stateMachineArn": harness.emulator.state_machine_arn,
+            "name": name,
+            "status": status,
+            "input": json.dumps({"runId": run.id, "clusterId": run.cluster_id}),
+            "error": "States.Timeout" if status == "TIMED_OUT" else None,
+            "cause": None,
+        },
+    }
+
+
+def reconcile(harness: Any, event: dict[str, Any]) -> dict[str, Any]:
+    resp = harness.emulator.client("lambda").invoke(
+        FunctionName=harness.emulator.names.function("reconcile"), Payload=json.dumps(event)
+    )
+    assert "FunctionError" not in resp
+    return dict(json.loads(resp["Payload"].read()))
+
+
+def test_an_execution_that_ends_outside_the_loop_fails_its_run(harness: Any) -> None:
+    from runplane.logic.runs import prompt_message
+    from runplane.schemas import Run
+    from runplane.status import RunStatus
+    from runplane.timeutil import now_iso
+
+    queue = harness.subscribe()
+    cluster = harness.cluster()
+    now = now_iso()
+    stuck = Run(
+        id=f"stuck{int(time.time() * 1000)}",
+        cluster_id=cluster,
+        name="stuck",
+        status=RunStatus.RUNNING,
+        created_at=now,
+        updated_at=now,
+        request_hash="x",
+        initial_prompt="hi",
+        model="claude-sonnet-5-5",
+        provider="scripted",
+        model_id="scripted:claude-sonnet-5-5",
+    )
+    harness.store().create_run(stuck, prompt_message("hi"))  # "running", but no execution will finish it
+    assert reconcile(harness, execution_status_event(harness, stuck, stuck.id, "TIMED_OUT")) == {"changed": True}
+    run = harness.get_run(cluster, stuck.id)
+    assert run["status"] == "failed"
+    assert run["failureReason"] == "the agent loop's execution ended TIMED_OUT (States.Timeout) before the run finished"
+    assert [e["detail"]["status"] for e in harness.received(queue, stuck.id, until_status="failed")] == [
+        "running",
+        "failed",
+    ]
+    # a finished run, or an older execution of a continued run, is left alone
+    done = harness.run_to_end(cluster, {"initialPrompt": "x"})
+    stored = harness.store().get_run(cluster, done["id"])
+    assert reconcile(harness, execution_status_event(harness, stored, done["id"], "ABORTED")) == {"changed": False}
+    assert harness.get_run(cluster, done["id"])["status"] == "done"
+    assert reconcile(harness, {"detail": {"input": "not json"}}) == {"changed": False}

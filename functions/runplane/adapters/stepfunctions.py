@@ -16,10 +16,6 @@ def execution_input(run: Run) -> str:
     return json.dumps({"runId": run.id, "clusterId": run.cluster_id}, separators=(",", ":"))
 
 
-def execution_name(run: Run) -> str:
-    """The run id for its first execution; ``<runId>-<n>`` for the n-th follow-up."""
-    return run.id if run.executions <= 1 else f"{run.id}-{run.executions}"
-
 
 _GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken", "ExecutionDoesNotExist"}
 
@@ -29,12 +25,12 @@ class StepFunctionsExecutions:
         self.state_machine_arn = settings.state_machine_arn
 
     def execution_arn(self, run: Run) -> str:
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{execution_name(run)}"
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run.execution_name}"
 
     def start(self, run: Run) -> None:
         try:
             client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machine_arn, name=execution_name(run), input=execution_input(run)
+                stateMachineArn=self.state_machine_arn, name=run.execution_name, input=execution_input(run)
             )
         except ClientError as exc:
             # The execution name is the run id: a second start for the same run is refused, which is

@@ -204,6 +204,8 @@ class CallSteps:
         call = self.store.get_call(cluster_id, run_id, call_id) if run else None
         if run is None or call is None:
             raise NotFound(f"call '{call_id}' not found in run '{run_id}' of cluster '{cluster_id}'")
+        if run.status in TERMINAL:
+            raise Conflict(f"run '{run_id}' is {run.status}: its calls can no longer be decided")
         if call.status != "awaiting_approval":
             raise Conflict(f"call '{call_id}' is not awaiting approval (it is {call.status})")
         if edited_input is not None:

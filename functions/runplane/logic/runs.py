@@ -12,7 +12,7 @@ from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLa
 from ..ids import ulid
 from ..ports import Executions, RunStore
 from ..schemas import Call, Cluster, CreateClusterRequest, CreateRunRequest, Message, Run, function_name
-from ..status import RunStatus
+from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from .calls import CallSteps
 from .functions import FunctionService
@@ -181,6 +181,25 @@ class RunService:
             self.executions.start(run)
             return run
         raise Conflict(f"run '{run_id}' kept changing; try again")
+
+    def execution_ended(self, cluster_id: str, run_id: str, execution: str, status: str, error: str | None) -> bool:
+        """Step Functions reported that an execution ended FAILED, TIMED_OUT or ABORTED. If it was the
+        run's current execution and the run is still open, the run fails (with its event): nothing
+        else would ever finish it. Returns whether the run changed."""
+        for _ in range(5):
+            run = self.store.get_run(cluster_id, run_id)
+            if run is None or run.status in TERMINAL or run.execution_name != execution:
+                return False
+            detail = f" ({error})" if error else ""
+            reason = f"the agent loop's execution ended {status}{detail} before the run finished"
+            try:
+                self.store.transition(run, RunStatus.FAILED, failure_reason=reason)
+            except ConcurrentUpdate:
+                continue
+            for call in self.calls.pending_approvals(run):
+                self.store.update_call(call, {"awaiting_approval"}, status="cancelled", task_token=None)
+            return True
+        return False
 
     def cancel(self, cluster_id: str, run_id: str, reason: str | None = None) -> Run:
         self.require_cluster(cluster_id)
