@@ -421,3 +421,23 @@ class JobResult(Strict):
     worker: str | None = Field(default=None, max_length=128)
     result: Any = None
     error: str | None = Field(default=None, max_length=4000)
+
+
+class AgentStepEvent(BaseModel):
+    """What the state machine's ModelTurn / RecordFailure tasks send the agent-step function."""
+
+    action: Literal["model", "fail"] = "model"
+    run_id: str = Field(alias="runId")
+    cluster_id: str = Field(alias="clusterId")
+    error: dict[str, Any] | None = None
+
+
+class ToolStepEvent(BaseModel):
+    """What the Map iteration's tasks send the tool-step function."""
+
+    action: Literal["run_call", "await_approval", "approval_expired", "call_failed"]
+    run_id: str = Field(alias="runId")
+    cluster_id: str = Field(alias="clusterId")
+    call_id: str = Field(alias="callId")
+    task_token: str | None = Field(default=None, alias="taskToken")
+    error: dict[str, Any] | None = None

@@ -16,7 +16,6 @@ def execution_input(run: Run) -> str:
     return json.dumps({"runId": run.id, "clusterId": run.cluster_id}, separators=(",", ":"))
 
 
-
 _GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken", "ExecutionDoesNotExist"}
 
 

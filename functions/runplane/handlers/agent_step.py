@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ..schemas import AgentStepEvent
 from . import wiring
 
 logger = Logger(service="runplane-agent")
@@ -19,14 +20,12 @@ logger = Logger(service="runplane-agent")
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    run_id, cluster_id = event["runId"], event["clusterId"]
-    logger.append_keys(run_id=run_id, cluster_id=cluster_id)
-    action = event.get("action", "model")
-    if action == "model":
-        step = wiring.agent_steps().model_turn(cluster_id, run_id)
-    elif action == "fail":
-        step = wiring.agent_steps().record_failure(cluster_id, run_id, event.get("error"))
+    step = AgentStepEvent.model_validate(event)
+    logger.append_keys(run_id=step.run_id, cluster_id=step.cluster_id)
+    steps = wiring.agent_steps()
+    if step.action == "model":
+        out = steps.model_turn(step.cluster_id, step.run_id)
     else:
-        raise ValueError(f"unknown action '{action}'")
-    logger.info("step finished", action=action, next=step["next"], calls=len(step.get("calls", [])))
-    return {"runId": run_id, "clusterId": cluster_id, "next": step["next"], "calls": step.get("calls", [])}
+        out = steps.record_failure(step.cluster_id, step.run_id, step.error)
+    logger.info("step finished", action=step.action, next=out["next"], calls=len(out.get("calls", [])))
+    return {"runId": step.run_id, "clusterId": step.cluster_id, "next": out["next"], "calls": out.get("calls", [])}

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ..schemas import ToolStepEvent
 from . import wiring
 
 logger = Logger(service="runplane-tools")
@@ -17,19 +18,19 @@ logger = Logger(service="runplane-tools")
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    cluster_id, run_id, call_id = event["clusterId"], event["runId"], event["callId"]
-    logger.append_keys(run_id=run_id, cluster_id=cluster_id, call_id=call_id)
-    steps = wiring.call_steps()
-    action = event["action"]
-    if action == "run_call":
-        out = steps.run_call(cluster_id, run_id, call_id)
-    elif action == "await_approval":
-        out = steps.await_approval(cluster_id, run_id, call_id, event["taskToken"])
-    elif action == "approval_expired":
-        out = steps.approval_expired(cluster_id, run_id, call_id)
-    elif action == "call_failed":
-        out = steps.call_failed(cluster_id, run_id, call_id, event.get("error"))
+    step = ToolStepEvent.model_validate(event)
+    logger.append_keys(run_id=step.run_id, cluster_id=step.cluster_id, call_id=step.call_id)
+    calls = wiring.call_steps()
+    ids = (step.cluster_id, step.run_id, step.call_id)
+    if step.action == "run_call":
+        out = calls.run_call(*ids)
+    elif step.action == "await_approval":
+        if not step.task_token:
+            raise ValueError("await_approval needs taskToken")
+        out = calls.await_approval(*ids, step.task_token)
+    elif step.action == "approval_expired":
+        out = calls.approval_expired(*ids)
     else:
-        raise ValueError(f"unknown action '{action}'")
-    logger.info("tool step finished", action=action, mode=out.get("mode"))
+        out = calls.call_failed(*ids, step.error)
+    logger.info("tool step finished", action=step.action, mode=out.get("mode"))
     return out
