@@ -11,13 +11,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from runplane import resources
 
-from .functions import FunctionDefaults, runplane_function
+from .functions import FunctionDefaults, dead_letter_queue, runplane_function
 from .model import ModelAccess
 from .storage import Storage
 from .tools import JobQueues
@@ -95,13 +94,7 @@ class AgentLoop(Construct):
             self, "ReconcileFunction", resources.FUNCTIONS["reconcile"], defaults
         )
         storage.table.grant_read_write_data(self.reconcile_function)
-        self.reconcile_dead_letter_queue = sqs.Queue(
-            self,
-            "ReconcileDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        self.reconcile_dead_letter_queue = dead_letter_queue(self, "ReconcileDeadLetterQueue")
         self.execution_ended_rule = events.Rule(
             self,
             "ExecutionEnded",

@@ -8,13 +8,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from runplane import resources
 
-from .functions import FunctionDefaults, runplane_function
+from .functions import FunctionDefaults, dead_letter_queue, runplane_function
 
 DEFAULT_BUS_NAME = "runplane"
 
@@ -74,13 +73,7 @@ class Outbox(Construct):
             defaults,
             environment={"RUNPLANE_STATE_MACHINE_ARN": state_machine.state_machine_arn},
         )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue")
         self.function.add_event_source(
             sources.DynamoEventSource(
                 table,

@@ -9,6 +9,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from runplane.resources import FunctionSpec
@@ -77,4 +78,15 @@ def runplane_function(
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
         role=role,
+    )
+
+
+def dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """Where deliveries that ran out of retries go: encrypted, TLS only, kept 14 days."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
     )

@@ -278,28 +278,9 @@ def reconcile(harness: Any, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_an_execution_that_ends_outside_the_loop_fails_its_run(harness: Any) -> None:
-    from runplane.logic.runs import prompt_message
-    from runplane.schemas import Run
-    from runplane.status import RunStatus
-    from runplane.timeutil import now_iso
-
     queue = harness.subscribe()
     cluster = harness.cluster()
-    now = now_iso()
-    stuck = Run(
-        id=f"stuck{int(time.time() * 1000)}",
-        cluster_id=cluster,
-        name="stuck",
-        status=RunStatus.RUNNING,
-        created_at=now,
-        updated_at=now,
-        request_hash="x",
-        initial_prompt="hi",
-        model="claude-sonnet-5-5",
-        provider="scripted",
-        model_id="scripted:claude-sonnet-5-5",
-    )
-    harness.store().create_run(stuck, prompt_message("hi"))  # "running", but no execution will finish it
+    stuck = harness.write_run_only(cluster, "stuck", "running")  # no execution will ever finish it
     assert reconcile(harness, execution_status_event(harness, stuck, stuck.id, "TIMED_OUT")) == {"changed": True}
     run = harness.get_run(cluster, stuck.id)
     assert run["status"] == "failed"

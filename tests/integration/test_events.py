@@ -5,13 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from runplane.adapters.dynamo import DynamoRunStore
-from runplane.config import settings
-from runplane.logic.runs import prompt_message
-from runplane.schemas import Run
-from runplane.status import RunStatus
-from runplane.timeutil import now_iso
-
 
 def test_one_event_per_status_change_in_order(harness: Any) -> None:
     queue = harness.subscribe()
@@ -63,21 +56,7 @@ def test_a_change_committed_without_its_follow_up_still_starts_and_emits(harness
     (outbox) both emits the event and starts the execution."""
     queue = harness.subscribe()
     cluster = harness.cluster()
-    now = now_iso()
-    run = Run(
-        id=f"orphan{int(time.time() * 1000)}",
-        cluster_id=cluster,
-        name="orphan",
-        status=RunStatus.PENDING,
-        created_at=now,
-        updated_at=now,
-        request_hash="x",
-        initial_prompt="Hi",
-        model="claude-sonnet-5-5",
-        provider="scripted",
-        model_id="scripted:claude-sonnet-5-5",
-    )
-    assert DynamoRunStore(settings()).create_run(run, prompt_message("Hi")) is None  # write only, no start
+    run = harness.write_run_only(cluster, "orphan", "pending")
     final = harness.wait_run(cluster, run.id)
     assert final["status"] == "done"
     statuses = [e["detail"]["status"] for e in harness.received(queue, run.id, until_status="done")]

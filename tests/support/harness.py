@@ -100,6 +100,29 @@ class Harness:
             )["FunctionArn"]
         )
 
+    def write_run_only(self, cluster_id: str, prefix: str, status: str) -> Any:
+        """A run stored as a writer that died right after its write leaves it: no execution started."""
+        from runplane.logic.runs import prompt_message
+        from runplane.schemas import Run
+        from runplane.timeutil import now_iso
+
+        now = now_iso()
+        run = Run(
+            id=f"{prefix}{uuid.uuid4().hex[:12]}",
+            cluster_id=cluster_id,
+            name=prefix,
+            status=status,
+            created_at=now,
+            updated_at=now,
+            request_hash="x",
+            initial_prompt="Hi",
+            model="claude-sonnet-5-5",
+            provider="scripted",
+            model_id="scripted:claude-sonnet-5-5",
+        )
+        assert self.store().create_run(run, prompt_message("Hi")) is None
+        return run
+
     def store(self) -> Any:
         from runplane.handlers import wiring
 
