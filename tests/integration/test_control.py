@@ -77,8 +77,9 @@ def test_cancel_while_paused_voids_the_approval(harness: Any, tools: ToolServer)
     status, run = harness.api("POST", f"/clusters/{cluster}/runs/{run_id}/cancel")
     assert status == 200 and run["status"] == "cancelled" and run["pendingApprovals"] == []
     assert harness.calls(cluster, run_id)[0].status == "cancelled"
-    # the execution does not stay parked on the approval's task token
-    assert harness.wait_execution(run_id)["status"] in ("ABORTED", "SUCCEEDED")
+    # the execution does not stay parked on the approval's task token (it ends one way or the other:
+    # the released token finishes the iteration, or the stop aborts it; moto reports that as FAILED)
+    assert harness.wait_execution(run_id)["status"] in ("ABORTED", "FAILED", "SUCCEEDED")
     decided = harness.api("POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call_id}/approval", {"approved": True})
     assert decided[0] == 409
     assert harness.get_run(cluster, run_id)["status"] == "cancelled"
