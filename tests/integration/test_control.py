@@ -138,7 +138,7 @@ def test_follow_up_rules(harness: Any, tools: ToolServer) -> None:
         cluster,
         {
             "initialPrompt": "slow",
-            "test": {"modelScript": [{"toolCalls": [{"name": "slow", "input": {"seconds": 1}}]}, {"text": "ok"}]},
+            "test": {"modelScript": [{"toolCalls": [{"name": "slow", "input": {"seconds": 3}}]}, {"text": "ok"}]},
         },
     )
     wait_for(harness, cluster, busy, "running")
