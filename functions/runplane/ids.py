@@ -13,7 +13,6 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{6,64}$"
 CLUSTER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
-_CLUSTER_ID_RE = re.compile(CLUSTER_ID_PATTERN)
 
 
 def ulid() -> str:
@@ -28,7 +27,3 @@ def ulid() -> str:
 
 def is_run_id(value: str) -> bool:
     return bool(_RUN_ID_RE.match(value))
-
-
-def is_cluster_id(value: str) -> bool:
-    return bool(_CLUSTER_ID_RE.match(value))

@@ -19,7 +19,6 @@ from .ids import RUN_ID_PATTERN
 from .status import RunStatus
 
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-_FN_RE = re.compile(FUNCTION_NAME_PATTERN)
 METADATA_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 _META_KEY_RE = re.compile(METADATA_KEY_PATTERN)
 MAX_METADATA_ENTRIES = 20
@@ -306,10 +305,6 @@ class Message(BaseModel):
     kind: Literal["human", "agent", "tool-result", "repair", "notice"]
     content: list[dict[str, Any]]
     created_at: str
-
-
-def is_function_name(value: str) -> bool:
-    return bool(_FN_RE.match(value))
 
 
 CallStatus = Literal[

@@ -53,6 +53,18 @@ class FakeTransport:
         return dict(json.loads(self.requests[i].content))
 
 
+def _asl_retried() -> set[str]:
+    import json
+
+    from runplane.resources import ASL_PATH
+
+    retry = json.loads(ASL_PATH.read_text())["States"]["ModelTurn"]["Retry"]
+    return {name for rule in retry for name in rule["ErrorEquals"]}
+
+
+ASL_RETRIED = _asl_retried()
+
+
 def ok(body: dict[str, Any]) -> httpx2.Response:
     return httpx2.Response(200, json=body, headers={"request-id": "req_011CTest"})
 
@@ -232,7 +244,8 @@ def test_status_errors_are_classified(
     with pytest.raises(ModelError) as caught:
         api_model(transport).complete(simple_request())
     assert type(caught.value) is expected
-    assert caught.value.retryable is (expected is not ModelRequestRejected)
+    # retryable exactly when the state machine's ModelTurn Retry names the error
+    assert (type(caught.value).__name__ in ASL_RETRIED) is (expected is not ModelRequestRejected)
     assert fragment in str(caught.value)
     assert body["error"]["message"] in str(caught.value)
     assert len(transport.requests) == 1  # max_retries=0: the SDK itself did not retry

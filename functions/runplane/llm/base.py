@@ -38,25 +38,19 @@ class ModelResponse:
 
 
 class ModelError(Exception):
-    retryable = False
+    """A model call failed; the subclass names say how the state machine treats it."""
 
 
 class ModelThrottled(ModelError):
     """429 / rate limited. Retried by the state machine with backoff."""
 
-    retryable = True
-
 
 class ModelOverloaded(ModelError):
     """529 / overloaded. Retried by the state machine with backoff."""
 
-    retryable = True
-
 
 class ModelUnavailable(ModelError):
     """5xx, connection errors and timeouts. Retried by the state machine with backoff."""
-
-    retryable = True
 
 
 class ModelRequestRejected(ModelError):

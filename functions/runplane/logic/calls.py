@@ -186,7 +186,7 @@ class CallSteps:
                 update={"decided_at": now_iso(), "approved": False, "reason": "expired"}
             )
             call = self._set(call, {"awaiting_approval"}, status="expired", approval=approval, task_token=None)
-            self._resume_if_clear(run)
+            self.resume_if_clear(run)
         return self.descriptor(call)
 
     def decide(
@@ -235,7 +235,7 @@ class CallSteps:
         except ConcurrentUpdate:
             raise Conflict(f"call '{call_id}' was decided by someone else") from None
         # Resume the run before the loop does: its next model turn must find it running.
-        self._resume_if_clear(run)
+        self.resume_if_clear(run)
         if token:
             self.executions.send_task_success(token, self.descriptor(decided))
         return decided
@@ -254,9 +254,6 @@ class CallSteps:
                 run = fresh
 
     def resume_if_clear(self, run: Run) -> None:
-        self._resume_if_clear(run)
-
-    def _resume_if_clear(self, run: Run) -> None:
         for _ in range(5):
             fresh = self.store.get_run(run.cluster_id, run.id)
             if fresh is None or fresh.status != RunStatus.PAUSED:

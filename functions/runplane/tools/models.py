@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
@@ -10,7 +9,6 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, m
 from ..schemas import FUNCTION_NAME_PATTERN, Strict
 
 LAMBDA_ARN_PATTERN = r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
-_LAMBDA_ARN_RE = re.compile(LAMBDA_ARN_PATTERN)
 DEFAULT_INPUT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 MAX_TIMEOUT = {"lambda": 840, "http": 300, "worker": 86_400, "builtin": 60}
 MIN_TIMEOUT = {"lambda": 1, "http": 1, "worker": 2, "builtin": 1}
@@ -95,7 +93,3 @@ class FunctionRecord(BaseModel):
 
 def lambda_function_name(arn: str) -> str:
     return arn.split(":")[6]
-
-
-def is_lambda_arn(value: str) -> bool:
-    return bool(_LAMBDA_ARN_RE.match(value))
