@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from .. import access
 from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..schemas import (
@@ -45,6 +46,11 @@ ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
 CallId = Annotated[str, Path(pattern=CALL_ID_PATTERN)]
 FunctionName = Annotated[str, Path(pattern=FUNCTION_NAME_PATTERN)]
+
+
+def _require(cluster_id: str | None, capability: access.Capability) -> access.Principal:
+    """Every route's first line: the caller's key must allow ``capability`` on ``cluster_id``."""
+    return access.require(access.principal_of(app.current_event.raw_event), cluster_id, capability)
 
 
 def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response:
@@ -227,6 +233,16 @@ def _invalid(exc: InvalidRequest) -> Response:
     field = exc.field or "body"
     status = 413 if isinstance(exc, TooLarge) else 400
     return _json(status, {"message": f"{field}: {exc}", "errors": [{"field": field, "problem": str(exc)}]})
+
+
+@app.exception_handler(access.Unauthorized)
+def _unauthorized(exc: access.Unauthorized) -> Response:
+    return _json(401, {"message": str(exc)})
+
+
+@app.exception_handler(access.Forbidden)
+def _forbidden(exc: access.Forbidden) -> Response:
+    return _json(403, {"message": str(exc)})
 
 
 @app.exception_handler(NotFound)
