@@ -21,14 +21,14 @@ def _local(args: argparse.Namespace) -> int:
     provider = os.environ.get("RUNPLANE_MODEL_PROVIDER") or (
         "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
     )
-    emulator = Emulator(
-        host=args.host, port=args.emulator_port, settings_env={"RUNPLANE_MODEL_PROVIDER": provider}
-    ).start()
+    local_env = {
+        "RUNPLANE_MODEL_PROVIDER": provider,
+        # ACP's own examples send no key: keyless ACP requests from loopback act on this cluster.
+        "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": os.environ.get("RUNPLANE_KEYLESS_LOOPBACK_CLUSTER", args.cluster),
+    }
+    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env).start()
     try:
-        from .handlers import wiring
-        from .schemas import CreateClusterRequest
-
-        wiring.run_service().create_cluster(CreateClusterRequest(id=args.cluster, name=args.cluster))
+        cluster_key, admin_key = _local_keys(args.cluster)
         api = LocalApiServer(emulator.names.function("api"), host=args.host, port=args.port).start()
     except BaseException:
         emulator.stop()
@@ -42,7 +42,9 @@ def _local(args: argparse.Namespace) -> int:
         "runplane local mode is ready\n"
         f"  API             {api.url}    (OpenAPI docs: {api.url}/docs)\n"
         f"  cluster         {args.cluster}\n"
-        f"  try it          curl -s -X POST {api.url}/clusters/{args.cluster}/runs "
+        f"  cluster key     {cluster_key}    (export RUNPLANE_API_KEY={cluster_key})\n"
+        f"  admin key       {admin_key}    (clusters and keys of every cluster)\n"
+        f"  try it          curl -s -X POST {api.url}/clusters/{args.cluster}/runs -H 'authorization: {cluster_key}' "
         "-H 'content-type: application/json' -d '{\"initialPrompt\": \"Say hello\"}'\n"
         f"  AWS emulator    {emulator.endpoint}    (AWS_ENDPOINT_URL={emulator.endpoint} "
         "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)\n"
@@ -62,6 +64,32 @@ def _local(args: argparse.Namespace) -> int:
         api.stop()
         emulator.stop()
     return 0
+
+
+def _local_keys(cluster_id: str) -> tuple[str, str]:
+    """Create the local cluster and its two keys: a ``cluster`` key and an ``admin`` key. Their
+    secrets come from RUNPLANE_API_KEY / RUNPLANE_ADMIN_KEY when set (so scripts know them in
+    advance), else they are minted now and shown in the banner."""
+    from .handlers import wiring
+    from .schemas import CreateClusterRequest
+
+    wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id, name=cluster_id))
+    keys = wiring.keys()
+    _, cluster_key = keys.create(
+        cluster_id,
+        name="local mode cluster key",
+        kind="cluster",
+        created_by="runplane local",
+        secret=os.environ.get("RUNPLANE_API_KEY") or None,
+    )
+    _, admin_key = keys.create(
+        cluster_id,
+        name="local mode admin key",
+        kind="admin",
+        created_by="runplane local",
+        secret=os.environ.get("RUNPLANE_ADMIN_KEY") or None,
+    )
+    return cluster_key, admin_key
 
 
 def _bench(args: argparse.Namespace) -> int:
