@@ -174,7 +174,7 @@ def test_kinds_a_key_may_mint(harness: Any) -> None:
     assert status == 403  # a cluster key cannot mint admin keys
     for kind in ("consumer", "machine"):
         assert harness.api("POST", f"/clusters/{cluster}/api-keys", {"name": kind, "kind": kind})[0] == 200
-    status, made = harness.api(
+    status, _made = harness.api(
         "POST", f"/clusters/{cluster}/api-keys", {"name": "a", "kind": "admin"}, key=harness.admin_key
     )
     assert status == 200
