@@ -9,7 +9,7 @@ from typing import Any
 
 from runplane.handlers import wiring
 from runplane.local.emulator import Emulator
-from runplane.local.http import LocalApiServer, proxy_event
+from runplane.local.http import LocalApiServer, proxy_event, stand_in_authorizer
 from runplane.schemas import CreateClusterRequest
 
 TERMINAL = {"done", "failed", "cancelled"}
@@ -30,6 +30,19 @@ class Harness:
     def api(
         self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None, raw_body: str | None = None
     ) -> tuple[int, Any]:
+        status, payload, _ = self.api_with_headers(method, path, body, query, raw_body)
+        return status, payload
+
+    def api_with_headers(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        raw_body: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Like :meth:`api`, with request headers and the response headers (lower-case names)."""
         lam = self.emulator.client("lambda")
         event = proxy_event(
             method,
@@ -37,12 +50,21 @@ class Harness:
             body=raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
             query={k: [v] for k, v in (query or {}).items()},
             stage="test",
+            authorizer=stand_in_authorizer(path),
+            headers={k: [v] for k, v in {"content-type": "application/json", **(headers or {})}.items()},
         )
         resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
         assert "FunctionError" not in resp, resp["Payload"].read()
         payload = json.loads(resp["Payload"].read())
         body_text = payload.get("body") or "null"
-        return payload["statusCode"], json.loads(body_text)
+        out_headers = {k.lower(): str(v) for k, v in (payload.get("headers") or {}).items()}
+        for k, values in (payload.get("multiValueHeaders") or {}).items():
+            out_headers[k.lower()] = str(values[-1])
+        try:
+            parsed = json.loads(body_text)
+        except ValueError:
+            parsed = body_text
+        return payload["statusCode"], parsed, out_headers
 
     def cluster(self, cluster_id: str | None = None) -> str:
         cluster_id = cluster_id or f"c-{uuid.uuid4().hex[:10]}"

@@ -18,6 +18,7 @@ from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
 from ..logic.runs import RunService
+from ..logic.services import ServiceCalls
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +57,18 @@ def jobs() -> JobService:
 
 
 @lru_cache(maxsize=1)
+def services() -> ServiceCalls:
+    return ServiceCalls(
+        store(),
+        executions(),
+        job_queues(),
+        call_steps(),
+        functions(),
+        poll_wait_seconds=settings().call_poll_wait_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
 def agent_steps() -> AgentSteps:
     # Imported here: the agent loop (and jsonschema) is only needed by the agent-step function.
     from ..llm.base import ModelClient
@@ -76,5 +89,16 @@ def event_sink() -> EventBridgeSink:
 
 
 def reset() -> None:
-    for cached in (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink):
+    for cached in (
+        store,
+        executions,
+        job_queues,
+        functions,
+        call_steps,
+        run_service,
+        jobs,
+        services,
+        agent_steps,
+        event_sink,
+    ):
         cached.cache_clear()

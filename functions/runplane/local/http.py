@@ -29,10 +29,11 @@ def proxy_event(
     headers: dict[str, list[str]] | None = None,
     source_ip: str = "127.0.0.1",
     stage: str = "local",
+    authorizer: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST (Lambda proxy integration) event, as API Gateway sends it."""
     headers = headers or {"content-type": ["application/json"]}
-    return {
+    event: dict[str, Any] = {
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
@@ -56,6 +57,21 @@ def proxy_event(
         "body": body,
         "isBase64Encoded": is_base64,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    return event
+
+
+def stand_in_authorizer(path: str) -> dict[str, str]:
+    """TEMPORARY, until local mode runs the API-key authorizer in front of the API: a request acts as
+    the ``cluster`` key of the cluster in its path (``default`` for ``/machines``), or as an admin
+    key for ``/clusters`` itself. The authorization header is not checked."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "clusters" and len(parts) >= 2:
+        return {"keyId": "stand-in", "clusterId": parts[1], "kind": "cluster"}
+    if parts[0] == "clusters":
+        return {"keyId": "stand-in", "clusterId": "default", "kind": "admin"}
+    return {"keyId": "stand-in", "clusterId": "default", "kind": "cluster"}
 
 
 def to_proxy_event(request: Request) -> dict[str, Any]:
@@ -73,6 +89,7 @@ def to_proxy_event(request: Request) -> dict[str, Any]:
         query={k: request.args.getlist(k) for k in request.args},
         headers={k: request.headers.getlist(k) for k in request.headers.keys()},  # noqa: SIM118
         source_ip=request.remote_addr or "127.0.0.1",
+        authorizer=stand_in_authorizer(request.path),
     )
 
 
