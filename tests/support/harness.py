@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from runplane.handlers import wiring
 from runplane.local.emulator import Emulator
@@ -41,8 +41,10 @@ class Harness:
         query: dict[str, str] | None = None,
         raw_body: str | None = None,
         headers: dict[str, str] | None = None,
+        authorizer: dict[str, str] | Literal["path"] | None = "path",
     ) -> tuple[int, Any, dict[str, str]]:
-        """Like :meth:`api`, with request headers and the response headers (lower-case names)."""
+        """Like :meth:`api`, with request headers and the response headers (lower-case names).
+        ``authorizer``: the principal the request carries (default: a stand-in for the path's cluster)."""
         lam = self.emulator.client("lambda")
         event = proxy_event(
             method,
@@ -50,7 +52,7 @@ class Harness:
             body=raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
             query={k: [v] for k, v in (query or {}).items()},
             stage="test",
-            authorizer=stand_in_authorizer(path),
+            authorizer=stand_in_authorizer(path) if authorizer == "path" else authorizer,
             headers={k: [v] for k, v in {"content-type": "application/json", **(headers or {})}.items()},
         )
         resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))

@@ -409,11 +409,12 @@ class DynamoRunStore:
     def put_call_blob(self, cluster_id: str, run_id: str, blob: dict[str, Any], data: bytes) -> None:
         key = f"runs/{cluster_id}/{run_id}/blobs/{blob['id']}"
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=str(blob["type"]))
-        item = {"PK": run_pk(cluster_id, run_id), "SK": f"BLOB#{blob['id']}", "type": "blob", "s3Key": key, **blob}
+        fields = {("mimeType" if k == "type" else k): v for k, v in blob.items()}
+        item = {"PK": run_pk(cluster_id, run_id), "SK": f"BLOB#{blob['id']}", "type": "blob", "s3Key": key, **fields}
         self._db.put_item(TableName=self.table, Item=_serialize({k: v for k, v in item.items() if v is not None}))
 
     def call_blobs(self, cluster_id: str, run_id: str) -> list[dict[str, Any]]:
-        return [_strip(deserialize(i)) for i in self._query_prefix(run_pk(cluster_id, run_id), "BLOB#")]
+        return [_blob(deserialize(i)) for i in self._query_prefix(run_pk(cluster_id, run_id), "BLOB#")]
 
     def get_call_blob(self, cluster_id: str, run_id: str, blob_id: str) -> tuple[dict[str, Any], bytes] | None:
         resp = self._db.get_item(
@@ -421,7 +422,7 @@ class DynamoRunStore:
         )
         if "Item" not in resp:
             return None
-        item = _strip(deserialize(resp["Item"]))
+        item = _blob(deserialize(resp["Item"]))
         body = client("s3").get_object(Bucket=self.bucket, Key=item.pop("s3Key"))["Body"].read()
         return item, bytes(body)
 
@@ -594,6 +595,12 @@ class DynamoRunStore:
             if "LastEvaluatedKey" not in resp:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _blob(item: dict[str, Any]) -> dict[str, Any]:
+    out = _strip(item)
+    out["type"] = out.pop("mimeType", None)
+    return out
 
 
 def _strip(item: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ the timeline. Included by ``handlers.api``; the same error handlers apply."""
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -129,7 +128,7 @@ def list_calls(
     status: Annotated[Literal["pending", "running", "paused", "done", "failed"], Query()] = "pending",
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
     acknowledge: Annotated[str, Query(pattern=r"^(true|false|1|0)$")] = "false",
-) -> Response[list[dict[str, Any]]]:
+) -> Response[Any]:
     """A service's poll: acknowledges (marks running) and returns the calls waiting for it."""
     _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
@@ -190,10 +189,11 @@ def get_blob_data(clusterId: ClusterId, blobId: ContractId) -> Response[Any]:
     blob, data = wiring.services().blob_data(clusterId, blobId)
     if blob["type"] == "application/json":
         return Response(status_code=200, content_type="application/json", body=data.decode("utf-8", "replace"))
+    # bytes: Powertools sends them base64-encoded (isBase64Encoded), as API Gateway wants binary bodies
     return Response(
         status_code=200,
         content_type=str(blob["type"]),
-        body=base64.b64encode(data).decode(),
+        body=data,
         headers={"content-disposition": f'inline; filename="{blob["name"]}"'},
     )
 
