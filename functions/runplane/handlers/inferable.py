@@ -143,6 +143,26 @@ def list_calls(
     return _json(200, calls, {"retry-after": "0" if waited else "1"})
 
 
+class CreateCall(BaseModel):
+    service: str = Field(min_length=1, max_length=64)
+    function: str = Field(min_length=1, max_length=64)
+    input: dict[str, Any]
+
+
+@router.post("/clusters/<clusterId>/calls")
+def create_call(
+    clusterId: ClusterId, body: CreateCall, waitTime: Annotated[int, Query(ge=0, le=20)] = 0
+) -> Response[dict[str, Any]]:
+    """Call one service function directly, outside any run; wait up to ``waitTime`` s for its result."""
+    _require(clusterId, "machine")
+    wiring.run_service().require_cluster(clusterId)
+    app = router.api_resolver
+    out = wiring.services().create_call(
+        clusterId, body.service, body.function, body.input, waitTime, lambda: serial.released(app)
+    )
+    return _json(200, out)
+
+
 class CallResult(BaseModel):
     result: Any = None
     result_type: Literal["resolution", "rejection", "interrupt"] = Field(alias="resultType")
