@@ -76,7 +76,14 @@ class Bench:
         self.sfn = emulator.client("stepfunctions")
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        event = proxy_event(method, path, body=json.dumps(body) if body is not None else None, stage="bench")
+        event = proxy_event(
+            method,
+            path,
+            body=json.dumps(body) if body is not None else None,
+            stage="bench",
+            # the principal the API-key authorizer would attach: a `cluster` key of the bench cluster
+            authorizer={"keyId": "bench", "clusterId": CLUSTER, "kind": "cluster"},
+        )
         resp = self.lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
         raw = resp["Payload"].read()
         if resp.get("FunctionError"):
