@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from runplane.local.emulator import free_port
 
 SDK_DIR = Path(__file__).parent / "inferable"
 STAMP = SDK_DIR / "node_modules" / ".runplane-lock-sha256"
+ADMIN_KEY = f"sk_admin_e2e_{secrets.token_hex(16)}"
 
 
 def _install_sdk() -> None:
@@ -47,8 +49,7 @@ def local_api() -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     env["RUNPLANE_CALL_POLL_WAIT_SECONDS"] = "2"  # services' long polls (the SDK then polls again at once)
-    if os.environ.get("RUNPLANE_ADMIN_KEY"):
-        env["RUNPLANE_ADMIN_KEY"] = os.environ["RUNPLANE_ADMIN_KEY"]
+    env["RUNPLANE_ADMIN_KEY"] = ADMIN_KEY  # the script creates its cluster key with it (createApiKey)
     proc = subprocess.Popen(
         [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
         stdout=subprocess.PIPE,
@@ -81,7 +82,7 @@ def local_api() -> Iterator[str]:
 def facts(local_api: str) -> dict[str, Any]:
     node = shutil.which("node")
     assert node, "node (20) is needed for the Inferable SDK test"
-    env = {**os.environ, "RUNPLANE_URL": local_api}
+    env = {**os.environ, "RUNPLANE_URL": local_api, "RUNPLANE_ADMIN_KEY": ADMIN_KEY}
     done = subprocess.run(
         [node, "sdk_flow.js"], cwd=SDK_DIR, env=env, capture_output=True, text=True, timeout=240, check=False
     )
@@ -91,7 +92,7 @@ def facts(local_api: str) -> dict[str, Any]:
 
 
 def test_run_with_a_schema_polls_to_a_conforming_result(facts: dict[str, Any]) -> None:
-    assert facts["clusterId"] == "default"
+    assert facts["keyFrom"] == "createApiKey" and facts["clusterId"] == "default"
     first = facts["firstRun"]
     assert first["status"] == "done" and first["result"]["category"] in ("billing", "bug", "other")
     assert isinstance(first["result"]["urgent"], bool)

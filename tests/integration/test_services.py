@@ -30,16 +30,15 @@ def emulator_env() -> dict[str, str]:
     return emulator_settings(RUNPLANE_CALL_POLL_WAIT_SECONDS="1")
 
 
-def as_key(cluster: str) -> dict[str, str]:
-    return {"keyId": "k-test", "clusterId": cluster, "kind": "cluster"}
-
-
 def call_api(
     harness: Any, cluster: str, method: str, path: str, body: Any = None, **query: str
 ) -> tuple[int, Any, dict[str, str]]:
-    return harness.api_with_headers(
-        method, path, body, query={k: str(v) for k, v in query.items()}, headers=MACHINE, authorizer=as_key(cluster)
+    """A request as the SDK makes it (its machine headers, the cluster's key): (status, body, headers
+    with lower-case names)."""
+    status, headers, payload = harness.api_response(
+        method, path, body, {k: str(v) for k, v in query.items()}, key=harness.keys[cluster], headers=MACHINE
     )
+    return status, payload, {k.lower(): v for k, v in headers.items()}
 
 
 def register(harness: Any, cluster: str, service: str = "calc", **configs: dict[str, Any]) -> None:
@@ -137,12 +136,11 @@ def test_poll_answers_410_when_the_machine_must_register(harness: Any) -> None:
     )
     assert status == 410 and "register" in body["message"] and headers["retry-after"] == "1", body
     register(harness, cluster)
-    status, body, _ = harness.api_with_headers(
+    status, _, body = harness.api_response(
         "GET",
         f"/clusters/{cluster}/calls",
         query={"service": "calc", "acknowledge": "true"},
         headers={"x-machine-id": "never-registered"},
-        authorizer=as_key(cluster),
     )
     assert status == 410 and "never-registered" in body["message"]
     status, body, _ = call_api(
@@ -427,7 +425,7 @@ def test_create_message_and_live(harness: Any) -> None:
     assert harness.wait_run(cluster, run["id"])["result"] == {"message": "two"}
     _, messages, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/runs/{run['id']}/messages")
     assert [m["type"] for m in messages] == ["human", "agent", "human", "agent"] and messages[2]["id"] == msg_id
-    status, body, _ = harness.api_with_headers("GET", "/live", authorizer=None)
+    status, _, body = harness.api_response("GET", "/live", key="")
     assert (status, body) == (200, {"status": "ok"})
     status, body = harness.api("POST", f"/clusters/{cluster}/runs", {"initialPrompt": "x", "template": {"id": "t"}})
     assert status == 400 and "template" in body["message"] and "deprecated" in body["message"]

@@ -18,22 +18,18 @@ function check(condition, message, detail) {
 }
 
 async function obtainKey() {
+  // The contract's createApiKey, with the admin key local mode was started with.
   const admin = process.env.RUNPLANE_ADMIN_KEY;
-  if (admin) {
-    // The contract's createApiKey, with the admin key local mode was started with.
-    const res = await fetch(`${endpoint}/clusters/default/api-keys`, {
-      method: "POST",
-      headers: { authorization: admin, "content-type": "application/json" },
-      body: JSON.stringify({ name: "inferable-sdk-e2e" }),
-    });
-    const body = await res.json();
-    check(res.status === 200 && body.key && body.key.startsWith("sk_"), "createApiKey", { status: res.status, body });
-    facts.keyFrom = "createApiKey";
-    return body.key;
-  }
-  // Until local mode checks keys, any sk_ secret is accepted (the lead removes this fallback).
-  facts.keyFrom = "fallback";
-  return "sk_test_runplane_inferable_e2e";
+  check(admin, "RUNPLANE_ADMIN_KEY is not set", {});
+  const res = await fetch(`${endpoint}/clusters/default/api-keys`, {
+    method: "POST",
+    headers: { authorization: admin, "content-type": "application/json" },
+    body: JSON.stringify({ name: "inferable-sdk-e2e" }),
+  });
+  const body = await res.json();
+  check(res.status === 200 && body.id && body.key && body.key.startsWith("sk_"), "createApiKey", { status: res.status });
+  facts.keyFrom = "createApiKey";
+  return body.key;
 }
 
 async function getRun(api, clusterId, runId) {
