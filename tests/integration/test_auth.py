@@ -39,6 +39,21 @@ CAPABILITY: dict[tuple[str, str], str] = {
     ("POST", "/clusters/{clusterId}/jobs/poll"): "machine",
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/heartbeat"): "machine",
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/result"): "machine",
+    # Inferable's routes (handlers/inferable.py)
+    ("POST", "/machines"): "machine",
+    ("GET", "/clusters/{clusterId}/machines"): "cluster",
+    ("GET", "/clusters/{clusterId}/services"): "cluster",
+    ("GET", "/clusters/{clusterId}/calls"): "machine",
+    ("POST", "/clusters/{clusterId}/calls"): "machine",
+    ("GET", "/clusters/{clusterId}/calls/{callId}"): "machine",
+    ("POST", "/clusters/{clusterId}/calls/{callId}/result"): "machine",
+    ("POST", "/clusters/{clusterId}/calls/{callId}/blobs"): "machine",
+    ("POST", "/clusters/{clusterId}/calls/{callId}/approval"): "runs",
+    ("GET", "/clusters/{clusterId}/blobs/{blobId}/data"): "runs",
+    ("GET", "/clusters/{clusterId}/runs/{runId}/messages"): "runs",
+    ("GET", "/clusters/{clusterId}/runs/{runId}/log"): "runs",
+    ("POST", "/clusters/{clusterId}/runs/{runId}/feedback"): "runs",
+    ("DELETE", "/clusters/{clusterId}/runs/{runId}"): "runs",
 }
 # Bodies that pass validation, so that the capability check (after validation) is what answers.
 BODY: dict[tuple[str, str], Any] = {
@@ -51,8 +66,26 @@ BODY: dict[tuple[str, str], Any] = {
     ("POST", "/clusters/{clusterId}/jobs/poll"): {"functions": ["f"], "worker": "w", "waitSeconds": 0},
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/heartbeat"): {"worker": "w"},
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/result"): {"worker": "w", "result": {}},
+    ("POST", "/machines"): {},
+    ("POST", "/clusters/{clusterId}/calls"): {"service": "s", "function": "f", "input": {}},
+    ("POST", "/clusters/{clusterId}/calls/{callId}/result"): {"result": {}, "resultType": "resolution", "meta": {}},
+    ("POST", "/clusters/{clusterId}/calls/{callId}/blobs"): {
+        "name": "b",
+        "type": "application/json",
+        "encoding": "base64",
+        "size": 2,
+        "data": "e30=",
+    },
+    ("POST", "/clusters/{clusterId}/calls/{callId}/approval"): {"approved": True},
+    ("POST", "/clusters/{clusterId}/runs/{runId}/feedback"): {"comment": None, "score": None},
 }
-SAMPLE = {"runId": "run-000001", "callId": "call-1", "name": "fn_1", "keyId": "key_" + "0" * 26}
+SAMPLE = {
+    "runId": "run-000001",
+    "callId": "call-1",
+    "name": "fn_1",
+    "keyId": "key_" + "0" * 26,
+    "blobId": "run-000001.b1",
+}
 
 
 def _routes() -> list[tuple[str, str]]:

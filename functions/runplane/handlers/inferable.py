@@ -124,7 +124,7 @@ def list_services(clusterId: ClusterId) -> Response[list[dict[str, Any]]]:
 @router.get("/clusters/<clusterId>/calls")
 def list_calls(
     clusterId: ClusterId,
-    service: Annotated[str, Query(min_length=1, max_length=64)],
+    service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: Annotated[Literal["pending", "running", "paused", "done", "failed"], Query()] = "pending",
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
     acknowledge: Annotated[str, Query(pattern=r"^(true|false|1|0)$")] = "false",
@@ -132,6 +132,8 @@ def list_calls(
     """A service's poll: acknowledges (marks running) and returns the calls waiting for it."""
     _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
+    if service is None:
+        raise InvalidRequest("name the service whose calls to hand out", field="service")
     if acknowledge not in ("true", "1") or status != "pending":
         raise InvalidRequest("runplane hands out calls only as status=pending&acknowledge=true", field="acknowledge")
     app = router.api_resolver
