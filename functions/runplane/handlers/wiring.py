@@ -96,7 +96,7 @@ def event_sink() -> EventBridgeSink:
 
 
 def reset() -> None:
-    for cached in (
+    builders = (
         store,
         executions,
         job_queues,
@@ -108,5 +108,6 @@ def reset() -> None:
         agent_steps,
         event_sink,
         keys,
-    ):
+    )
+    for cached in builders:
         cached.cache_clear()
