@@ -208,10 +208,11 @@ def test_malformed_json_is_400(harness: Any, raw: str) -> None:
 def test_not_found(harness: Any) -> None:
     cluster = harness.cluster()
     assert harness.api("GET", f"/clusters/{cluster}/runs/nosuchrun")[0] == 404
-    status, payload = harness.api("GET", "/clusters/nosuchcluster/runs/nosuchrun")
+    key = harness.keys[cluster]  # a cluster key asking for a cluster that does not exist (or is not its own)
+    status, payload = harness.api("GET", "/clusters/nosuchcluster/runs/nosuchrun", key=key)
     assert status == 404 and "cluster 'nosuchcluster'" in payload["message"]
-    assert harness.api("POST", "/clusters/nosuchcluster/runs", {"initialPrompt": "x"})[0] == 404
-    assert harness.api("GET", "/clusters/nosuchcluster/runs")[0] == 404
+    assert harness.api("POST", "/clusters/nosuchcluster/runs", {"initialPrompt": "x"}, key=key)[0] == 404
+    assert harness.api("GET", "/clusters/nosuchcluster/runs", key=key)[0] == 404
     assert harness.api("GET", "/nowhere")[0] == 404
 
 
