@@ -159,13 +159,6 @@ class CreateRunRequest(Strict):
             raise ValueError("'template' is deprecated in Inferable's API and runplane does not support it")
         return None
 
-    @field_validator("attached_functions")
-    @classmethod
-    def _not_empty(cls, value: list[Any] | None) -> list[Any] | None:
-        if value is not None and not value:
-            raise ValueError("attachedFunctions cannot be an empty array (leave it out for all functions)")
-        return value
-
     @field_validator("metadata")
     @classmethod
     def _metadata_keys(cls, value: dict[str, str] | None) -> dict[str, str] | None:

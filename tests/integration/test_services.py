@@ -35,10 +35,9 @@ def call_api(
 ) -> tuple[int, Any, dict[str, str]]:
     """A request as the SDK makes it (its machine headers, the cluster's key): (status, body, headers
     with lower-case names)."""
-    status, headers, payload = harness.api_response(
-        method, path, body, {k: str(v) for k, v in query.items()}, key=harness.keys[cluster], headers=MACHINE
+    return harness.api_with_headers(
+        method, path, body, {k: str(v) for k, v in query.items()}, headers=MACHINE, key=harness.keys[cluster]
     )
-    return status, payload, {k.lower(): v for k, v in headers.items()}
 
 
 def register(harness: Any, cluster: str, service: str = "calc", **configs: dict[str, Any]) -> None:
@@ -136,7 +135,7 @@ def test_poll_answers_410_when_the_machine_must_register(harness: Any) -> None:
     )
     assert status == 410 and "register" in body["message"] and headers["retry-after"] == "1", body
     register(harness, cluster)
-    status, _, body = harness.api_response(
+    status, body, _ = harness.api_with_headers(
         "GET",
         f"/clusters/{cluster}/calls",
         query={"service": "calc", "acknowledge": "true"},
@@ -425,7 +424,7 @@ def test_create_message_and_live(harness: Any) -> None:
     assert harness.wait_run(cluster, run["id"])["result"] == {"message": "two"}
     _, messages, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/runs/{run['id']}/messages")
     assert [m["type"] for m in messages] == ["human", "agent", "human", "agent"] and messages[2]["id"] == msg_id
-    status, _, body = harness.api_response("GET", "/live", key="")
+    status, body, _ = harness.api_with_headers("GET", "/live", key="")
     assert (status, body) == (200, {"status": "ok"})
     status, body = harness.api("POST", f"/clusters/{cluster}/runs", {"initialPrompt": "x", "template": {"id": "t"}})
     assert status == 400 and "template" in body["message"] and "deprecated" in body["message"]
