@@ -85,6 +85,16 @@ def wait_status(harness: Any, cluster: str, run_id: str, status: str, timeout: f
     return harness.wait_run(cluster, run_id, {status}, timeout=timeout)
 
 
+def states_entered(harness: Any, run_id: str) -> dict[str, int]:
+    """How many times the run's execution entered each state (the bill: one transition each)."""
+    counts: dict[str, int] = {}
+    for e in harness.history(run_id):
+        if e["type"].endswith("StateEntered"):
+            name = e["stateEnteredEventDetails"]["name"]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def script(*turns: dict[str, Any]) -> dict[str, Any]:
     return {"modelScript": list(turns)}
 
@@ -213,6 +223,15 @@ def test_a_run_calls_service_functions_with_its_context(harness: Any) -> None:
     ]
     assert messages[2]["data"] == {"id": add["id"], "result": {"sum": 3}}
     assert messages[4]["data"] == {"message": "The sum is 3.", "done": True, "result": {"message": "The sum is 3."}}
+    # per service call: CallRoute → AwaitService → CallRoute (→ CallDone)
+    counts = states_entered(harness, run_id)
+    assert {k: counts.get(k, 0) for k in ("ModelTurn", "ToolCalls", "CallRoute", "AwaitService", "CallFailed")} == {
+        "ModelTurn": 2,
+        "ToolCalls": 1,
+        "CallRoute": 4,
+        "AwaitService": 2,
+        "CallFailed": 0,
+    }
 
 
 def test_a_rejection_reaches_the_model(harness: Any) -> None:
@@ -272,6 +291,9 @@ def test_an_interrupt_pauses_for_approval_then_the_service_runs_it_again(harness
         "approvalRequested",
         "approvalGranted",
     }
+    # the interrupt's way through the Map iteration: service → approval → service again
+    counts = states_entered(harness, run_id)
+    assert (counts["CallRoute"], counts["AwaitService"], counts["AwaitApproval"]) == (4, 2, 1)
     # a second decision: 409
     status, _, _ = call_api(
         harness, cluster, "POST", f"/clusters/{cluster}/calls/{call['id']}/approval", {"approved": False}
@@ -349,6 +371,9 @@ def test_a_stalled_call_is_retried_then_fails_and_a_late_result_is_refused(harne
     assert result(harness, cluster, first["id"], {"sum": 2}) == 409
     _, call, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/calls/{first['id']}")
     assert call["status"] == "stalled" and call["result"] is None
+    # two deliveries, two timeouts, then the failure
+    counts = states_entered(harness, run_id)
+    assert (counts["AwaitService"], counts["CallFailed"], counts["CallRoute"]) == (2, 2, 3)
     # no third delivery
     status, calls, _ = call_api(
         harness, cluster, "GET", f"/clusters/{cluster}/calls", service="calc", acknowledge="true"
