@@ -35,10 +35,9 @@ def call_api(
 ) -> tuple[int, Any, dict[str, str]]:
     """A request as the SDK makes it (its machine headers, the cluster's key): (status, body, headers
     with lower-case names)."""
-    status, headers, payload = harness.api_response(
-        method, path, body, {k: str(v) for k, v in query.items()}, key=harness.keys[cluster], headers=MACHINE
+    return harness.api_with_headers(
+        method, path, body, {k: str(v) for k, v in query.items()}, headers=MACHINE, key=harness.keys[cluster]
     )
-    return status, payload, {k.lower(): v for k, v in headers.items()}
 
 
 def register(harness: Any, cluster: str, service: str = "calc", **configs: dict[str, Any]) -> None:
@@ -84,6 +83,16 @@ def tool_results(harness: Any, cluster: str, run_id: str) -> list[dict[str, Any]
 
 def wait_status(harness: Any, cluster: str, run_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
     return harness.wait_run(cluster, run_id, {status}, timeout=timeout)
+
+
+def states_entered(harness: Any, run_id: str) -> dict[str, int]:
+    """How many times the run's execution entered each state (the bill: one transition each)."""
+    counts: dict[str, int] = {}
+    for e in harness.history(run_id):
+        if e["type"].endswith("StateEntered"):
+            name = e["stateEnteredEventDetails"]["name"]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def script(*turns: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +145,7 @@ def test_poll_answers_410_when_the_machine_must_register(harness: Any) -> None:
     )
     assert status == 410 and "register" in body["message"] and headers["retry-after"] == "1", body
     register(harness, cluster)
-    status, _, body = harness.api_response(
+    status, body, _ = harness.api_with_headers(
         "GET",
         f"/clusters/{cluster}/calls",
         query={"service": "calc", "acknowledge": "true"},
@@ -214,6 +223,15 @@ def test_a_run_calls_service_functions_with_its_context(harness: Any) -> None:
     ]
     assert messages[2]["data"] == {"id": add["id"], "result": {"sum": 3}}
     assert messages[4]["data"] == {"message": "The sum is 3.", "done": True, "result": {"message": "The sum is 3."}}
+    # per service call: CallRoute → AwaitService → CallRoute (→ CallDone)
+    counts = states_entered(harness, run_id)
+    assert {k: counts.get(k, 0) for k in ("ModelTurn", "ToolCalls", "CallRoute", "AwaitService", "CallFailed")} == {
+        "ModelTurn": 2,
+        "ToolCalls": 1,
+        "CallRoute": 4,
+        "AwaitService": 2,
+        "CallFailed": 0,
+    }
 
 
 def test_a_rejection_reaches_the_model(harness: Any) -> None:
@@ -273,6 +291,9 @@ def test_an_interrupt_pauses_for_approval_then_the_service_runs_it_again(harness
         "approvalRequested",
         "approvalGranted",
     }
+    # the interrupt's way through the Map iteration: service → approval → service again
+    counts = states_entered(harness, run_id)
+    assert (counts["CallRoute"], counts["AwaitService"], counts["AwaitApproval"]) == (4, 2, 1)
     # a second decision: 409
     status, _, _ = call_api(
         harness, cluster, "POST", f"/clusters/{cluster}/calls/{call['id']}/approval", {"approved": False}
@@ -350,6 +371,9 @@ def test_a_stalled_call_is_retried_then_fails_and_a_late_result_is_refused(harne
     assert result(harness, cluster, first["id"], {"sum": 2}) == 409
     _, call, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/calls/{first['id']}")
     assert call["status"] == "stalled" and call["result"] is None
+    # two deliveries, two timeouts, then the failure
+    counts = states_entered(harness, run_id)
+    assert (counts["AwaitService"], counts["CallFailed"], counts["CallRoute"]) == (2, 2, 3)
     # no third delivery
     status, calls, _ = call_api(
         harness, cluster, "GET", f"/clusters/{cluster}/calls", service="calc", acknowledge="true"
@@ -425,7 +449,7 @@ def test_create_message_and_live(harness: Any) -> None:
     assert harness.wait_run(cluster, run["id"])["result"] == {"message": "two"}
     _, messages, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/runs/{run['id']}/messages")
     assert [m["type"] for m in messages] == ["human", "agent", "human", "agent"] and messages[2]["id"] == msg_id
-    status, _, body = harness.api_response("GET", "/live", key="")
+    status, body, _ = harness.api_with_headers("GET", "/live", key="")
     assert (status, body) == (200, {"status": "ok"})
     status, body = harness.api("POST", f"/clusters/{cluster}/runs", {"initialPrompt": "x", "template": {"id": "t"}})
     assert status == 400 and "template" in body["message"] and "deprecated" in body["message"]

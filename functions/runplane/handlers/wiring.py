@@ -96,7 +96,7 @@ def event_sink() -> EventBridgeSink:
 
 
 def reset() -> None:
-    builders = (
+    for cached in (
         store,
         executions,
         job_queues,
@@ -108,6 +108,5 @@ def reset() -> None:
         agent_steps,
         event_sink,
         keys,
-    )
-    for cached in builders:
+    ):
         cached.cache_clear()
