@@ -29,12 +29,16 @@ def base_url(harness: Harness) -> str:
     return harness.http_server().url
 
 
-def _post_all(base_url: str, path: str, bodies: list[dict[str, Any]]) -> list[tuple[int, Any]]:
+def _http(base_url: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=base_url, timeout=60, headers={"authorization": key})
+
+
+def _post_all(base_url: str, key: str, path: str, bodies: list[dict[str, Any]]) -> list[tuple[int, Any]]:
     """POST every body at once (threads released together by a barrier)."""
     barrier = threading.Barrier(len(bodies))
 
     def one(body: dict[str, Any]) -> tuple[int, Any]:
-        with httpx.Client(base_url=base_url, timeout=60) as http:
+        with _http(base_url, key) as http:
             barrier.wait()
             resp = http.post(path, json=body)
             return resp.status_code, resp.json()
@@ -59,7 +63,7 @@ def test_one_id_different_bodies_exactly_one_201(harness: Harness, base_url: str
     for trial in range(TRIALS):
         run_id = f"race-{trial}-{uuid.uuid4().hex[:8]}"
         bodies = [{"id": run_id, "initialPrompt": f"Variant {i} of trial {trial}"} for i in range(RACERS)]
-        answers = _post_all(base_url, f"/clusters/{cluster}/runs", bodies)
+        answers = _post_all(base_url, harness.keys[cluster], f"/clusters/{cluster}/runs", bodies)
         statuses = sorted(status for status, _ in answers)
         assert statuses == [201] + [409] * (RACERS - 1), (trial, answers)
         winner = next(i for i, (status, _) in enumerate(answers) if status == 201)
@@ -74,7 +78,12 @@ def test_one_id_different_bodies_exactly_one_201(harness: Harness, base_url: str
 def test_one_id_same_body_is_one_run_and_one_execution(harness: Harness, base_url: str) -> None:
     cluster = harness.cluster()
     run_id = f"same-{uuid.uuid4().hex[:8]}"
-    answers = _post_all(base_url, f"/clusters/{cluster}/runs", [{"id": run_id, "initialPrompt": "Hello"}] * RACERS)
+    answers = _post_all(
+        base_url,
+        harness.keys[cluster],
+        f"/clusters/{cluster}/runs",
+        [{"id": run_id, "initialPrompt": "Hello"}] * RACERS,
+    )
     assert [status for status, _ in answers] == [201] * RACERS
     assert {payload["id"] for _, payload in answers} == {run_id}
     assert harness.wait_run(cluster, run_id)["status"] == "done"
@@ -95,13 +104,13 @@ def test_refused_creates_have_no_side_effects_on_other_clusters(harness: Harness
     refusals: list[int] = []
 
     def resend() -> None:
-        with httpx.Client(base_url=base_url, timeout=60) as http:
+        with _http(base_url, harness.keys[taken_cluster]) as http:
             while not done.is_set():
                 body = {"id": taken, "initialPrompt": f"Another body {len(refusals)}"}
                 refusals.append(http.post(f"/clusters/{taken_cluster}/runs", json=body).status_code)
 
     def create(i: int) -> str:
-        with httpx.Client(base_url=base_url, timeout=60) as http:
+        with _http(base_url, harness.keys[busy_cluster]) as http:
             resp = http.post(f"/clusters/{busy_cluster}/runs", json={"initialPrompt": f"Run {i}"})
             assert resp.status_code == 201, resp.text
             return str(resp.json()["id"])
@@ -256,7 +265,7 @@ def test_concurrent_requests_never_share_a_resolver(harness: Harness, base_url: 
 
     def send(chunk: list[tuple[str, str, Any]]) -> list[tuple[int, Any, Any, str]]:
         out = []
-        with httpx.Client(base_url=base_url, timeout=60) as http:
+        with _http(base_url, harness.keys[cluster]) as http:
             barrier.wait()
             for method, path, expect in chunk:
                 body = {"initialPrompt": expect} if method == "POST" else None

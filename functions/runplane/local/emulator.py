@@ -120,6 +120,40 @@ class ExecutionEnvironments:
 ENVIRONMENTS = ExecutionEnvironments()
 
 
+def _isolate_powertools_event() -> None:
+    """Powertools' event handler keeps the event being resolved on its ``BaseRouter`` *class*
+    (``BaseRouter.current_event = ...`` in ``resolve``), shared by every resolver in the process.
+    On Lambda a process handles one event at a time, so that is safe there; here concurrent
+    invocations run on threads of one process (each in its own execution environment), so the
+    event and context are made per thread. Reading and writing them is unchanged for Powertools."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    if getattr(BaseRouter, "_runplane_per_thread", False):
+        return
+    local = threading.local()
+
+    def slot(name: str) -> property:
+        def get(_: Any) -> Any:
+            try:
+                return getattr(local, name)
+            except AttributeError:
+                raise AttributeError(name) from None
+
+        def set_(_: Any, value: Any) -> None:
+            setattr(local, name, value)
+
+        return property(get, set_)
+
+    # Instances (``app.current_event``) find the property in the class; the class itself
+    # (``BaseRouter.current_event = ...``) goes through the same property on its metaclass.
+    for name in ("current_event", "lambda_context"):
+        type.__setattr__(BaseRouter, name, slot(name))
+    meta = type(BaseRouter)
+    per_thread = type("PerThreadRouterMeta", (meta,), {n: slot(n) for n in ("current_event", "lambda_context")})
+    BaseRouter.__class__ = per_thread
+    BaseRouter._runplane_per_thread = True  # type: ignore[attr-defined]
+
+
 def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, timeout: int) -> tuple[str, bool]:
     """Run a handler as Lambda would: (payload, errored). Errors become Lambda's error payload."""
     func = ENVIRONMENTS.acquire(handler_path)
@@ -145,6 +179,7 @@ def _patch_moto(sleep_scale: float) -> None:
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     dynamodb.install()  # DynamoDB's per-item atomicity and all-or-nothing-per-item transactions
+    _isolate_powertools_event()  # one event per execution environment, also for Powertools' class state
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         payload = event if event is not None else {}

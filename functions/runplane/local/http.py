@@ -16,7 +16,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .. import resources
-from .emulator import ACCOUNT, REGION, invoke_config
+from .emulator import ACCOUNT, REGION, LocalNames, invoke_config
+from .gateway import authorize, lambda_invoker
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 READ_TIMEOUT = 10.0  # seconds a client may pause while sending a request (then 400, not a hang)
@@ -113,8 +114,9 @@ def to_proxy_event(request: Request, raw: bytes | None = None) -> dict[str, Any]
 
 
 class ApiGatewayAdapter:
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, authorizer_function: str = LocalNames().function("authorizer")) -> None:
         self.function_name = function_name
+        self.authorizer_function = authorizer_function
         # No SDK retry of an invoke (it would run the API twice: a second run) and no read timeout
         # before the function's own.
         timeout = resources.FUNCTIONS["api"].timeout_seconds
@@ -126,11 +128,19 @@ class ApiGatewayAdapter:
             event = to_proxy_event(request, read_body(request))
         except BodyError as exc:
             return exc.response()(environ, start_response)
+        denied = authorize(event, lambda_invoker(self._lambda), self.authorizer_function)
+        if denied is not None:
+            return self._respond(denied, environ, start_response)
         result = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event))
         payload = json.loads(result["Payload"].read() or b"{}")
         if result.get("FunctionError") or "statusCode" not in payload:
             response = Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
             return response(environ, start_response)
+        return self._respond(payload, environ, start_response)
+
+    @staticmethod
+    def _respond(payload: dict[str, Any], environ: dict[str, Any], start_response: Any) -> Any:
+        """An API Gateway proxy response (Lambda's or the gateway's own) as an HTTP response."""
         body = payload.get("body") or ""
         data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
         headers: list[tuple[str, str]] = []
