@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def local_server(extra_args: list[str] | None = None, timeout: float = 90) -> It
     api_port, emu_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    key = env["RUNPLANE_API_KEY"] = f"sk_bench_{secrets.token_urlsafe(24)}"  # the banner's cluster key
     args = extra_args if extra_args is not None else ["--ephemeral"]
     cmd = [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)]
     with tempfile.TemporaryFile("w+") as log:
@@ -66,13 +68,14 @@ def local_server(extra_args: list[str] | None = None, timeout: float = 90) -> It
                     log.seek(0)
                     raise RuntimeError(f"runplane local exited ({proc.returncode}):\n{log.read()[-3000:]}")
                 try:
-                    with urllib.request.urlopen(f"{url}/clusters/{CLUSTER}", timeout=5):
+                    if _request("GET", f"{url}/clusters/{CLUSTER}", key=key, timeout=5)[0] == 200:
                         break
-                except (urllib.error.URLError, OSError):
+                    raise OSError("not ready")
+                except OSError:
                     if time.monotonic() > deadline:
                         raise RuntimeError("runplane local did not come up") from None
                     time.sleep(0.2)
-            yield {"url": url, "pid": proc.pid, "proc": proc}
+            yield {"url": url, "pid": proc.pid, "proc": proc, "key": key}
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -83,9 +86,10 @@ def local_server(extra_args: list[str] | None = None, timeout: float = 90) -> It
                     proc.wait()
 
 
-def _request(method: str, url: str, body: Any = None, timeout: float = 120) -> tuple[int, Any]:
+def _request(method: str, url: str, body: Any = None, *, key: str, timeout: float = 120) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json", "authorization": key}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -97,12 +101,12 @@ def _request(method: str, url: str, body: Any = None, timeout: float = 120) -> t
             return exc.code, raw.decode(errors="replace")
 
 
-def list_all(url: str) -> list[dict[str, Any]]:
+def list_all(url: str, key: str) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
     cursor = None
     while True:
         query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
-        status, page = _request("GET", f"{url}/clusters/{CLUSTER}/runs{query}")
+        status, page = _request("GET", f"{url}/clusters/{CLUSTER}/runs{query}", key=key)
         if status != 200:
             raise RuntimeError(f"list runs answered {status}: {page}")
         runs += page["runs"]
@@ -111,7 +115,7 @@ def list_all(url: str) -> list[dict[str, Any]]:
             return runs
 
 
-def load(url: str, pid: int | None, clients: int, runs: int, wait_seconds: float = 300) -> dict[str, Any]:
+def load(url: str, key: str, pid: int | None, clients: int, runs: int, wait_seconds: float = 300) -> dict[str, Any]:
     """``clients`` threads create ``runs`` runs in all (over HTTP), then wait for them to end."""
     per_client = [runs // clients + (1 if i < runs % clients else 0) for i in range(clients)]
     latencies: list[float] = []
@@ -128,6 +132,7 @@ def load(url: str, pid: int | None, clients: int, runs: int, wait_seconds: float
                     "POST",
                     f"{url}/clusters/{CLUSTER}/runs",
                     {"initialPrompt": f"Say hello to visitor {tag}", "metadata": {"bench": tag}},
+                    key=key,
                 )
             except OSError as exc:  # timeouts, resets: the client does not know whether it was stored
                 status, payload = 0, str(exc)
@@ -150,7 +155,7 @@ def load(url: str, pid: int | None, clients: int, runs: int, wait_seconds: float
     stored: list[dict[str, Any]] = []
     all_terminal_at = None
     while True:
-        stored = list_all(url)
+        stored = list_all(url, key)
         open_runs = [r for r in stored if r["status"] not in TERMINAL]
         if not open_runs and len({r["id"] for r in stored} & set(acked.values())) == len(acked):
             all_terminal_at = time.perf_counter()
@@ -207,7 +212,7 @@ def scenario_concurrency(
         guard = threading.Thread(target=watchdog, daemon=True)
         guard.start()
         try:
-            report = load(server["url"], server["pid"], clients, runs)
+            report = load(server["url"], server["key"], server["pid"], clients, runs)
         except Exception as exc:
             if not aborted:
                 raise

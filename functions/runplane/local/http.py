@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import boto3
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -49,7 +49,7 @@ def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
             if size > limit:
                 raise too_large
             chunks.append(chunk)
-    except TimeoutError as exc:
+    except (TimeoutError, ClientDisconnected) as exc:  # werkzeug reports a read timeout as a disconnect
         raise BodyError(400, "the body was not received in time (shorter than its Content-Length?)") from exc
     except (OSError, ValueError, BadRequest) as exc:
         raise BodyError(400, f"malformed body ({exc.__class__.__name__}: {exc})"[:200]) from exc
