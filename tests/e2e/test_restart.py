@@ -38,11 +38,12 @@ def test_restart_keeps_runs_timelines_keys_and_functions(tmp_path: Path) -> None
     with local_server(["--data-dir", str(data)]) as server:
         key = server["key"]
         with httpx.Client(base_url=server["url"], headers={"authorization": key}, timeout=30) as http:
-            put = http.put(f"{C}/functions/lookup", json={"description": "looks up", "target": {"type": "worker"}})
-            assert put.status_code == 201, put.text
-            done = http.post(f"{C}/runs", json={"initialPrompt": "Say hello", "metadata": {"keep": "me"}}).json()["id"]
+            body = {"initialPrompt": "Say hello", "metadata": {"keep": "me"}, "attachedFunctions": []}
+            done = http.post(f"{C}/runs", json=body).json()["id"]
             finished = _wait(http, done, {"done"})
             timeline = http.get(f"{C}/runs/{done}/timeline").json()
+            put = http.put(f"{C}/functions/lookup", json={"description": "looks up", "target": {"type": "worker"}})
+            assert put.status_code == 201, put.text
             # A run waiting for a worker that never comes: in flight when local mode stops.
             script = [{"toolCalls": [{"name": "lookup", "input": {}}]}, {"text": "never reached"}]
             body = {"initialPrompt": "Look it up", "attachedFunctions": ["lookup"], "test": {"modelScript": script}}
