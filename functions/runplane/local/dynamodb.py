@@ -45,6 +45,7 @@ _WRITES = frozenset(
     }
 )
 _changes = 0
+_MAX_ITERATORS = 1000
 _installed = False
 
 
@@ -76,6 +77,22 @@ def install() -> None:
         DynamoDBStreamsHandler.call_action, False
     )
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    get_records = DynamoDBStreamsBackend.get_records
+
+    def bounded_get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        # moto keeps every shard iterator it ever handed out (each GetRecords makes one): keep the
+        # newest ones only (AWS expires them after 15 minutes).
+        result = get_records(self, iterator_arn, limit)
+        excess = len(self.shard_iterators) - _MAX_ITERATORS
+        if excess > 0:
+            for stale in list(self.shard_iterators)[:excess]:
+                del self.shard_iterators[stale]
+        return dict(result)
+
+    DynamoDBStreamsBackend.get_records = bounded_get_records  # type: ignore[method-assign]
     _installed = True
 
 
