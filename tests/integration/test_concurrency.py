@@ -67,8 +67,7 @@ def test_one_id_different_bodies_exactly_one_201(harness: Harness, base_url: str
         statuses = sorted(status for status, _ in answers)
         assert statuses == [201] + [409] * (RACERS - 1), (trial, answers)
         winner = next(i for i, (status, _) in enumerate(answers) if status == 201)
-        run = harness.wait_run(cluster, run_id)
-        assert run["status"] == "done"
+        assert harness.get_run(cluster, run_id)["name"].startswith(f"Variant {winner} ")
         # The stored run is the winner's, and its conversation starts with the winner's prompt, once.
         first = harness.messages(cluster, run_id)[0]
         assert first.index == 0 and first.content[0]["text"] == f"Variant {winner} of trial {trial}"
@@ -121,11 +120,11 @@ def test_refused_creates_have_no_side_effects_on_other_clusters(harness: Harness
     try:
         with ThreadPoolExecutor(4) as pool:
             created = list(pool.map(create, range(32)))
-        finished = [harness.wait_run(busy_cluster, run_id) for run_id in created]
     finally:
         done.set()
         for t in threads:
             t.join()
+    finished = [harness.wait_run(busy_cluster, run_id) for run_id in created]
     assert refusals and set(refusals) == {409}, refusals
     assert [r["status"] for r in finished] == ["done"] * 32
     status, listed = harness.api("GET", f"/clusters/{busy_cluster}/runs", query={"limit": "100"})
@@ -251,7 +250,7 @@ def test_concurrent_requests_never_share_a_resolver(harness: Harness, base_url: 
     cluster = harness.cluster()
     runs = [harness.create_run(cluster, {"initialPrompt": f"Hello {i}"}) for i in range(4)]
     requests: list[tuple[str, str, Any]] = []
-    for i in range(96):
+    for i in range(64):
         kind = i % 4
         if kind == 0:
             requests.append(("GET", f"/clusters/{cluster}/runs/{runs[i % len(runs)]}", runs[i % len(runs)]))
