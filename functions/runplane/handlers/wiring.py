@@ -20,6 +20,7 @@ from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
 from ..logic.keys import KeyService
 from ..logic.runs import RunService
+from ..logic.services import ServiceCalls
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +59,18 @@ def jobs() -> JobService:
 
 
 @lru_cache(maxsize=1)
+def services() -> ServiceCalls:
+    return ServiceCalls(
+        store(),
+        executions(),
+        job_queues(),
+        call_steps(),
+        functions(),
+        poll_wait_seconds=settings().call_poll_wait_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
 def agent_steps() -> AgentSteps:
     # Imported here: the agent loop (and jsonschema) is only needed by the agent-step function.
     from ..llm.base import ModelClient
@@ -83,6 +96,17 @@ def event_sink() -> EventBridgeSink:
 
 
 def reset() -> None:
-    builders = (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink, keys)
-    for cached in builders:
+    for cached in (
+        store,
+        executions,
+        job_queues,
+        functions,
+        call_steps,
+        run_service,
+        jobs,
+        services,
+        agent_steps,
+        event_sink,
+        keys,
+    ):
         cached.cache_clear()
