@@ -86,33 +86,36 @@ def local_server(extra_args: list[str] | None = None, timeout: float = 90) -> It
                     proc.wait()
 
 
-def _request(method: str, url: str, body: Any = None, *, key: str, timeout: float = 120) -> tuple[int, Any]:
+def _request(
+    method: str, url: str, body: Any = None, *, key: str, timeout: float = 120
+) -> tuple[int, Any, dict[str, str]]:
     data = json.dumps(body).encode() if body is not None else None
     headers = {"content-type": "application/json", "authorization": key}
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
+            return resp.status, json.loads(resp.read() or b"null"), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         raw = exc.read()
         try:
-            return exc.code, json.loads(raw or b"null")
+            return exc.code, json.loads(raw or b"null"), dict(exc.headers)
         except ValueError:
-            return exc.code, raw.decode(errors="replace")
+            return exc.code, raw.decode(errors="replace"), dict(exc.headers)
 
 
 def list_all(url: str, key: str) -> list[dict[str, Any]]:
+    """Every run of the cluster: pages of 50, following the ``Link: <…>; rel="next"`` header."""
     runs: list[dict[str, Any]] = []
-    cursor = None
+    address = f"{url}/clusters/{CLUSTER}/runs?limit=50"
     while True:
-        query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
-        status, page = _request("GET", f"{url}/clusters/{CLUSTER}/runs{query}", key=key)
+        status, page, headers = _request("GET", address, key=key)
         if status != 200:
             raise RuntimeError(f"list runs answered {status}: {page}")
-        runs += page["runs"]
-        cursor = page.get("nextCursor")
-        if not cursor:
+        runs += page
+        link = next((v for k, v in headers.items() if k.lower() == "link"), "")
+        if 'rel="next"' not in link:
             return runs
+        address = url + link[link.index("<") + 1 : link.index(">")]
 
 
 def load(url: str, key: str, pid: int | None, clients: int, runs: int, wait_seconds: float = 300) -> dict[str, Any]:
@@ -128,7 +131,7 @@ def load(url: str, key: str, pid: int | None, clients: int, runs: int, wait_seco
             tag = f"c{index}-r{i}"
             t0 = time.perf_counter()
             try:
-                status, payload = _request(
+                status, payload, _ = _request(
                     "POST",
                     f"{url}/clusters/{CLUSTER}/runs",
                     {"initialPrompt": f"Say hello to visitor {tag}", "metadata": {"bench": tag}},

@@ -42,6 +42,8 @@ def test_restart_keeps_runs_timelines_keys_and_functions(tmp_path: Path) -> None
             done = http.post(f"{C}/runs", json=body).json()["id"]
             finished = _wait(http, done, {"done"})
             timeline = http.get(f"{C}/runs/{done}/timeline").json()
+            log = http.get(f"{C}/runs/{done}/log").json()
+            assert log["entries"], log
             put = http.put(f"{C}/functions/lookup", json={"description": "looks up", "target": {"type": "worker"}})
             assert put.status_code == 201, put.text
             # A run waiting for a worker that never comes: in flight when local mode stops.
@@ -50,7 +52,7 @@ def test_restart_keeps_runs_timelines_keys_and_functions(tmp_path: Path) -> None
             open_run = http.post(f"{C}/runs", json=body).json()["id"]
             _wait(http, open_run, {"running"})
             deadline = time.monotonic() + 30
-            while not any(e.get("type") == "call" for e in http.get(f"{C}/runs/{open_run}/timeline").json()["entries"]):
+            while not any(e.get("type") == "call" for e in http.get(f"{C}/runs/{open_run}/log").json()["entries"]):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         seconds = _stop(server)
@@ -66,16 +68,17 @@ def test_restart_keeps_runs_timelines_keys_and_functions(tmp_path: Path) -> None
                 k: finished[k] for k in ("status", "result", "metadata", "createdAt")
             }
             assert http.get(f"{C}/runs/{done}/timeline").json() == timeline
+            assert http.get(f"{C}/runs/{done}/log").json() == log
             failed = _wait(http, open_run, {"done", "failed", "cancelled"}, timeout=30)
             assert failed["status"] == "failed" and failed["failureReason"] == "local mode restarted"
             assert http.get(f"{C}/functions/lookup").status_code == 200
-            listed = http.get(f"{C}/runs", params={"metadata.keep": "me"}).json()["runs"]
+            listed = http.get(f"{C}/runs", params={"metadata.keep": "me"}).json()
             assert [r["id"] for r in listed] == [done]
         _stop(server)
 
     with local_server(["--data-dir", str(data), "--fresh"]) as server:
         with httpx.Client(base_url=server["url"], headers={"authorization": server["key"]}, timeout=30) as http:
             assert http.get(f"{C}/runs/{done}").status_code == 404
-            assert http.get(f"{C}/runs").json()["runs"] == []
+            assert http.get(f"{C}/runs").json() == []
         with httpx.Client(base_url=server["url"], headers={"authorization": key}, timeout=30) as http:
             assert http.get(f"{C}/runs").status_code == 401

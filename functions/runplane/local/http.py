@@ -157,11 +157,45 @@ class ApiGatewayAdapter:
         return response(environ, start_response)
 
 
+class _Reader:
+    """The connection's reader. After a read timed out, the socket refuses every further read;
+    werkzeug still drains the connection after the answer (and would log an error): from then on
+    this reads as the end of the stream."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._timed_out = False
+
+    def _guard(self, method: str, *args: Any) -> Any:
+        if self._timed_out:
+            return b""
+        try:
+            return getattr(self._raw, method)(*args)
+        except TimeoutError:
+            self._timed_out = True
+            raise
+
+    def read(self, *args: Any) -> bytes:
+        return bytes(self._guard("read", *args))
+
+    def readline(self, *args: Any) -> bytes:
+        return bytes(self._guard("readline", *args))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class _RequestHandler(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Reader(self.rfile)  # type: ignore[assignment]
+
+
 class LocalApiServer:
     def __init__(
         self, function_name: str, host: str = "127.0.0.1", port: int = 8000, read_timeout: float = READ_TIMEOUT
     ) -> None:
-        handler = type("RequestHandler", (WSGIRequestHandler,), {"timeout": read_timeout})
+        handler = type("RequestHandler", (_RequestHandler,), {"timeout": read_timeout})
         self.server: BaseWSGIServer = make_server(
             host, port, ApiGatewayAdapter(function_name), threaded=True, request_handler=handler
         )
