@@ -174,9 +174,17 @@ class _Reader:
         except TimeoutError:
             self._timed_out = True
             raise
+        except OSError as exc:
+            if "timed out" not in str(exc):
+                raise
+            self._timed_out = True  # it timed out in a read that did not go through here
+            return b""
 
     def read(self, *args: Any) -> bytes:
         return bytes(self._guard("read", *args))
+
+    def read1(self, *args: Any) -> bytes:
+        return bytes(self._guard("read1", *args))
 
     def readline(self, *args: Any) -> bytes:
         return bytes(self._guard("readline", *args))
