@@ -24,8 +24,6 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, RunplaneError
@@ -263,7 +261,6 @@ class ServiceCalls:
         service: str,
         machine: dict[str, Any],
         limit: int,
-        waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> list[dict[str, Any]]:
         """Acknowledge up to ``limit`` calls of ``service``, waiting a while for the first one."""
         if not 1 <= limit <= MAX_POLL_LIMIT:
@@ -283,8 +280,7 @@ class ServiceCalls:
         out: list[dict[str, Any]] = []
         while True:
             wait = max(0, min(20, int(deadline - time.monotonic())))
-            with waiting():
-                messages = self.queues.receive(url, limit - len(out), wait)
+            messages = self.queues.receive(url, limit - len(out), wait)
             for message in messages:
                 job = self._claim(cluster_id, message, machine_id)
                 self.queues.delete(url, message["ReceiptHandle"])
@@ -390,7 +386,6 @@ class ServiceCalls:
         function: str,
         args: dict[str, Any],
         wait_seconds: int,
-        waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> dict[str, Any]:
         """``createCall``: call one service function directly (no run, no model); wait up to
         ``wait_seconds`` for its result. No stall timer watches such a call."""
@@ -423,8 +418,7 @@ class ServiceCalls:
         self.queues.send(url, {"runId": call.run_id, "clusterId": cluster_id, "callId": call.id, "delivery": 0})
         deadline = time.monotonic() + wait_seconds
         while call.status not in CALL_FINAL and time.monotonic() < deadline:
-            with waiting():
-                time.sleep(0.2)
+            time.sleep(0.2)
             call = self.store.get_call(cluster_id, call.run_id, call.id) or call
         view = call_view(call, self.calls.full_result(call), [])
         result = self.calls.full_result(call) if call.status in CALL_FINAL else None
