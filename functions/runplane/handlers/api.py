@@ -36,7 +36,7 @@ from ..schemas import (
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import wiring
+from . import inbound, wiring
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
@@ -257,9 +257,31 @@ def _conflict(exc: Exception) -> Response:
     return _json(409, {"message": str(exc)})
 
 
+def _route_methods(path: str) -> set[str]:
+    """The methods of the routes whose path pattern matches ``path``."""
+    routes = [*app._static_routes, *app._dynamic_routes]  # Powertools' route table (pinned version)
+    return {route.method for route in routes if route.rule.match(path)}
+
+
 @app.not_found
 def _no_route(exc: Exception) -> Response:
-    return _json(404, {"message": f"no route for {app.current_event.http_method} {app.current_event.path}"})
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = _route_methods(path)
+    if allowed:
+        allow = ", ".join(sorted(allowed))
+        return Response(
+            status_code=405,
+            content_type=content_types.APPLICATION_JSON,
+            body={"message": f"{method} is not allowed on {path} (allowed: {allow})"},
+            headers={"Allow": allow},
+        )
+    return _json(404, {"message": f"no route for {method} {path}"})
+
+
+@app.exception_handler(RecursionError)
+def _too_deep(exc: RecursionError) -> Response:
+    problem = f"nested more than {inbound.MAX_DEPTH} levels deep"
+    return _json(400, {"message": f"body: {problem}", "errors": [{"field": "body", "problem": problem}]})
 
 
 @app.exception_handler(Exception)
@@ -268,6 +290,25 @@ def _unexpected(exc: Exception) -> Response:
     return _json(500, {"message": "internal error; the request id is in the service logs"})
 
 
+def _refusal(exc: inbound.Refused) -> dict[str, Any]:
+    body = {"message": f"{exc.field}: {exc.problem}", "errors": [{"field": exc.field, "problem": exc.problem}]}
+    return {
+        "statusCode": exc.status,
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+    }
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Bodies are checked (UTF-8, content type, strict JSON) before routing, for routes that exist:
+    # an unknown path or method still answers 404/405 from the resolver.
+    method, path = str(event.get("httpMethod", "")).upper(), str(event.get("path", ""))
+    if method in _route_methods(path):
+        try:
+            event = inbound.normalize(event)
+        except inbound.Refused as exc:
+            logger.info("request refused", status=exc.status, field=exc.field, problem=exc.problem)
+            return _refusal(exc)
     return app.resolve(event, context)

@@ -46,7 +46,7 @@ RESULT_SYSTEM = (
 
 def final_tool(schema: dict[str, Any]) -> dict[str, Any]:
     """The forced tool that carries a schema-conformant result (definitions hoisted to the root)."""
-    result = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema", "$id")}
+    result = _rebase_refs({k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema", "$id")})
     input_schema: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -63,6 +63,21 @@ def final_tool(schema: dict[str, Any]) -> dict[str, Any]:
         "description": "Report the final result of the task. Call it once, when you are done.",
         "input_schema": input_schema,
     }
+
+
+def _rebase_refs(node: Any) -> Any:
+    """Local ``$ref`` s of a result schema, rewritten for its new place under ``properties/result``
+    (references into the hoisted ``$defs``/``definitions`` stay as they are)."""
+    if isinstance(node, list):
+        return [_rebase_refs(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _rebase_refs(v) for k, v in node.items()}
+    ref = node.get("$ref")
+    hoisted = ("#/$defs/", "#/definitions/")
+    if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")) and not ref.startswith(hoisted):
+        out["$ref"] = "#/properties/result" + ref[1:]
+    return out
 
 
 def summarize_text(text: str) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ..config import Settings
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
 from ..ports import Executions, RunStore
 from ..schemas import CALL_FINAL, Approval, Call, Run
 from ..status import TERMINAL, RunStatus
@@ -21,6 +21,7 @@ from ..tools.builtins import ToolError
 from ..tools.targets import call_payload, invoke_builtin, invoke_http, invoke_lambda
 
 INLINE_RESULT_BYTES = 64_000
+MAX_EDITED_INPUT_BYTES = 64_000
 
 
 class LambdaInvoker(Protocol):
@@ -211,6 +212,9 @@ class CallSteps:
         if edited_input is not None:
             if not approved:
                 raise InvalidRequest("'input' can only be given with an approval", field="input")
+            size = len(json.dumps(edited_input, separators=(",", ":")).encode())
+            if size > MAX_EDITED_INPUT_BYTES:  # stored twice in the call's item (400 KB at most)
+                raise TooLarge(f"{size} bytes, over the {MAX_EDITED_INPUT_BYTES}-byte limit", field="input")
             from .result import validation_errors  # jsonschema: imported only when needed
 
             record = self.store.get_function(cluster_id, call.function)

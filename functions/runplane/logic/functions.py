@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import json
+
 from ..config import Settings
-from ..errors import InvalidRequest, NotFound
+from ..errors import InvalidRequest, NotFound, TooLarge
 from ..ports import RunStore
 from ..timeutil import now_iso
 from ..tools.builtins import BUILTINS, builtin_functions
 from ..tools.models import DEFAULT_INPUT_SCHEMA, FunctionDefinition, FunctionRecord, lambda_function_name
 from ..tools.netguard import UnsafeUrl, check_url
+
+# A function is one DynamoDB item (capped at 400 KB); keep room for the key and attribute names.
+MAX_FUNCTION_BYTES = 256 * 1024
+
+
+def _check_size(record: FunctionRecord) -> None:
+    total = len(record.model_dump_json(by_alias=True).encode())
+    if total <= MAX_FUNCTION_BYTES:
+        return
+    fields = record.model_dump(mode="json", by_alias=True)
+    sizes = {k: len(json.dumps(v, separators=(",", ":")).encode()) for k, v in fields.items()}
+    largest = max(sizes, key=lambda k: sizes[k])
+    raise TooLarge(
+        f"the function definition is {total} bytes, over the {MAX_FUNCTION_BYTES}-byte limit "
+        f"(largest field: '{largest}', {sizes[largest]} bytes)",
+        field=largest,
+    )
 
 
 class FunctionService:
@@ -54,6 +73,7 @@ class FunctionService:
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
+        _check_size(record)
         self.store.put_function(cluster_id, record)
         return record, existing is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from .. import catalog
@@ -228,10 +229,9 @@ class RunService:
     ) -> tuple[list[dict[str, Any]], str | None]:
         run = self.get_run(cluster_id, run_id)
         entries = build_timeline(self.store.messages(run), self.store.calls(cluster_id, run_id), status_history(run))
-        try:
-            start = int(cursor) if cursor else 0
-        except ValueError:
-            raise InvalidRequest("'cursor' is not a cursor this timeline returned", field="cursor") from None
+        if cursor is not None and not re.fullmatch(r"[0-9]{1,9}", cursor):
+            raise InvalidRequest("not a cursor this timeline returned (a non-negative offset)", field="cursor")
+        start = int(cursor) if cursor else 0
         page = entries[start : start + limit]
         more = start + limit < len(entries)
         return page, str(start + limit) if more else None
