@@ -21,11 +21,21 @@ def _local(args: argparse.Namespace) -> int:
     provider = os.environ.get("RUNPLANE_MODEL_PROVIDER") or (
         "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
     )
-    emulator = Emulator(
-        host=args.host, port=args.emulator_port, settings_env={"RUNPLANE_MODEL_PROVIDER": provider}
-    ).start()
+    settings_env = {
+        "RUNPLANE_MODEL_PROVIDER": provider,
+        # The API's own origin is never a tool target (the emulator's comes from AWS_ENDPOINT_URL).
+        "RUNPLANE_OWN_ORIGINS": f"http://127.0.0.1:{args.port}",
+    }
+    origins = [o for o in os.environ.get("RUNPLANE_LOOPBACK_HTTP_ORIGINS", "").split(",") if o.strip()]
+    origins += args.tool_origin or []
+    if origins:
+        settings_env["RUNPLANE_LOOPBACK_HTTP_ORIGINS"] = ",".join(origins)
+    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=settings_env).start()
     try:
+        from .config import settings
         from .handlers import wiring
+
+        settings()  # a bad setting (e.g. a --tool-origin that is not http://127.0.0.1:PORT) stops here
         from .schemas import CreateClusterRequest
 
         wiring.run_service().create_cluster(CreateClusterRequest(id=args.cluster, name=args.cluster))
@@ -78,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     local.add_argument("--emulator-port", type=int, default=4566, help="AWS emulator port (default 4566)")
     local.add_argument("--cluster", default="default", help="cluster created at start (default 'default')")
+    local.add_argument(
+        "--tool-origin",
+        action="append",
+        metavar="http://127.0.0.1:PORT",
+        help="a plain-http tool server that http functions may call (repeatable; also RUNPLANE_LOOPBACK_HTTP_ORIGINS)",
+    )
     local.add_argument("--verbose", action="store_true", help="print handler logs and HTTP access lines")
     local.set_defaults(func=_local)
     bench = sub.add_parser("bench", help="benchmark the agent loop in the emulator")

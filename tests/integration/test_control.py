@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from tests.support.tool_server import ToolServer
-
-
-@pytest.fixture(scope="module")
-def tools() -> Iterator[ToolServer]:
-    server = ToolServer().start()
-    yield server
-    server.stop()
 
 
 def wait_for(harness: Any, cluster: str, run_id: str, status: str, pending: int | None = None) -> dict[str, Any]:

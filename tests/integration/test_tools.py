@@ -5,20 +5,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from runplane import Worker
 from tests.support.tool_server import ToolServer
-
-
-@pytest.fixture(scope="module")
-def tools() -> Iterator[ToolServer]:
-    server = ToolServer().start()
-    yield server
-    server.stop()
 
 
 def script(*turns: dict[str, Any]) -> dict[str, Any]:

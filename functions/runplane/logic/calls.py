@@ -18,6 +18,7 @@ from ..schemas import CALL_FINAL, Approval, Call, Run
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from ..tools.builtins import ToolError
+from ..tools.netguard import policy_for
 from ..tools.targets import call_payload, invoke_builtin, invoke_http, invoke_lambda
 
 INLINE_RESULT_BYTES = 64_000
@@ -106,15 +107,13 @@ class CallSteps:
             if call.function in mocks:
                 result = mocks[call.function]["output"]
             elif call.kind == "builtin":
-                result = invoke_builtin(
-                    call.function, call.input, allow_loopback_http=self.settings.allow_loopback_http
-                )
+                result = invoke_builtin(call.function, call.input, policy=policy_for(self.settings))
             elif call.kind == "http":
                 result = invoke_http(
                     self._target(run, call),
                     call_payload(call, run),
                     float(call.timeout_seconds),
-                    allow_loopback_http=self.settings.allow_loopback_http,
+                    policy=policy_for(self.settings),
                 )
             elif call.kind == "lambda":
                 assert self.lambda_client is not None

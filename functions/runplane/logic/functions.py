@@ -10,7 +10,7 @@ from ..ports import RunStore
 from ..timeutil import now_iso
 from ..tools.builtins import BUILTINS, builtin_functions
 from ..tools.models import DEFAULT_INPUT_SCHEMA, FunctionDefinition, FunctionRecord, lambda_function_name
-from ..tools.netguard import UnsafeUrl, check_url
+from ..tools.netguard import UnsafeUrl, check_url, policy_for
 
 # A function is one DynamoDB item (capped at 400 KB); keep room for the key and attribute names.
 MAX_FUNCTION_BYTES = 256 * 1024
@@ -57,7 +57,7 @@ class FunctionService:
                 )
         if body.target.type == "http":
             try:
-                check_url(target["url"], allow_loopback_http=self.settings.allow_loopback_http, resolve=False)
+                check_url(target["url"], policy_for(self.settings), resolve=False)
             except UnsafeUrl as exc:
                 raise InvalidRequest(str(exc), field="target.url") from None
         existing = self.store.get_function(cluster_id, name)
