@@ -176,7 +176,7 @@ def test_settings_add_the_emulator_endpoint_to_own_origins(monkeypatch: pytest.M
     assert policy.allows_loopback(7001)
     assert not policy.allows_loopback(4566) and not policy.allows_loopback(4567) and not policy.allows_loopback(8000)
     monkeypatch.setenv("RUNPLANE_LOOPBACK_HTTP_ORIGINS", "http://10.0.0.1:80")
-    with pytest.raises(ValueError, match="http://127.0.0.1"):
+    with pytest.raises(ValueError, match=r"http://127\.0\.0\.1"):
         Settings.from_env()
 
 
@@ -186,9 +186,9 @@ def test_a_name_resolving_to_a_private_address_is_refused_at_call_time(tools: To
     policy = Policy(resolver=resolver, backend=backend)
     # Registration does not resolve (the answer may change): the URL itself is fine.
     check_url("https://inventory.example.com/echo", policy, resolve=False)
-    with pytest.raises(ToolError, match="10.0.0.7"):
+    with pytest.raises(ToolError, match=r"10\.0\.0\.7"):
         invoke_http({"url": "https://inventory.example.com/echo"}, {"input": {}}, 2.0, policy=policy)
-    with pytest.raises(ToolError, match="10.0.0.7"):
+    with pytest.raises(ToolError, match=r"10\.0\.0\.7"):
         http_get({"url": "https://inventory.example.com/"}, policy=policy)
     assert backend.connected == [] and tools.requests == []
 
