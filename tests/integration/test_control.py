@@ -275,7 +275,7 @@ def test_an_execution_that_ends_outside_the_loop_fails_its_run(harness: Any) -> 
     assert reconcile(harness, execution_status_event(harness, stuck, stuck.id, "TIMED_OUT")) == {"changed": True}
     run = harness.get_run(cluster, stuck.id)
     assert run["status"] == "failed"
-    assert run["failureReason"] == "the agent loop's execution ended TIMED_OUT (States.Timeout) before the run finished"
+    assert run["failureReason"] == "the agent loop's execution timed out before the run finished"
     assert [e["detail"]["status"] for e in harness.received(queue, stuck.id, until_status="failed")] == [
         "running",
         "failed",

@@ -44,6 +44,36 @@ class Harness:
         body_text = payload.get("body") or "null"
         return payload["statusCode"], json.loads(body_text)
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        is_base64: bool = False,
+    ) -> tuple[int, dict[str, str], str]:
+        """A raw request through the real API handler: (status, headers, body text). Hostile-input
+        tests use it for what ``api`` does not send: other content types, base64 bodies, raw text."""
+        lam = self.emulator.client("lambda")
+        event = proxy_event(
+            method,
+            path,
+            body=body,
+            is_base64=is_base64,
+            query={k: [v] for k, v in (query or {}).items()},
+            headers={k: [v] for k, v in headers.items()} if headers is not None else None,
+            stage="test",
+        )
+        resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
+        assert "FunctionError" not in resp, resp["Payload"].read()
+        payload = json.loads(resp["Payload"].read())
+        out_headers = {k: str(v) for k, v in (payload.get("headers") or {}).items()}
+        for key, values in (payload.get("multiValueHeaders") or {}).items():
+            out_headers[key] = ", ".join(str(v) for v in values)
+        return payload["statusCode"], out_headers, payload.get("body") or ""
+
     def cluster(self, cluster_id: str | None = None) -> str:
         cluster_id = cluster_id or f"c-{uuid.uuid4().hex[:10]}"
         wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id))

@@ -26,6 +26,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if step.action == "model":
         out = steps.model_turn(step.cluster_id, step.run_id)
     else:
+        # The run's failureReason says what failed in words; the error and its cause stay here.
+        logger.error("agent loop failed", error=(step.error or {}).get("Error"), cause=(step.error or {}).get("Cause"))
         out = steps.record_failure(step.cluster_id, step.run_id, step.error)
     logger.info("step finished", action=step.action, next=out["next"], calls=len(out.get("calls", [])))
     return {"runId": step.run_id, "clusterId": step.cluster_id, "next": out["next"], "calls": out.get("calls", [])}

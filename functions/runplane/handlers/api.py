@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from .. import access
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotClaimant, NotFound, TooLarge
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..schemas import (
     CALL_ID_PATTERN,
@@ -243,6 +243,11 @@ def _unauthorized(exc: access.Unauthorized) -> Response:
 @app.exception_handler(access.Forbidden)
 def _forbidden(exc: access.Forbidden) -> Response:
     return _json(403, {"message": str(exc)})
+
+
+@app.exception_handler(NotClaimant)
+def _not_claimant(exc: NotClaimant) -> Response:
+    return _json(403, {"message": str(exc), "errors": [{"field": "worker", "problem": str(exc)}]})
 
 
 @app.exception_handler(NotFound)

@@ -9,7 +9,14 @@ from ..errors import InvalidRequest, NotFound, TooLarge
 from ..ports import RunStore
 from ..timeutil import now_iso
 from ..tools.builtins import BUILTINS, builtin_functions
-from ..tools.models import DEFAULT_INPUT_SCHEMA, FunctionDefinition, FunctionRecord, lambda_function_name
+from ..tools.models import (
+    DEFAULT_INPUT_SCHEMA,
+    REVEAL_SECRETS,
+    SECRET_MASK,
+    FunctionDefinition,
+    FunctionRecord,
+    lambda_function_name,
+)
 from ..tools.netguard import UnsafeUrl, check_url, policy_for
 
 # A function is one DynamoDB item (capped at 400 KB); keep room for the key and attribute names.
@@ -17,10 +24,10 @@ MAX_FUNCTION_BYTES = 256 * 1024
 
 
 def _check_size(record: FunctionRecord) -> None:
-    total = len(record.model_dump_json(by_alias=True).encode())
+    total = len(record.model_dump_json(by_alias=True, context=REVEAL_SECRETS).encode())
     if total <= MAX_FUNCTION_BYTES:
         return
-    fields = record.model_dump(mode="json", by_alias=True)
+    fields = record.model_dump(mode="json", by_alias=True, context=REVEAL_SECRETS)
     sizes = {k: len(json.dumps(v, separators=(",", ":")).encode()) for k, v in fields.items()}
     largest = max(sizes, key=lambda k: sizes[k])
     raise TooLarge(
@@ -28,6 +35,23 @@ def _check_size(record: FunctionRecord) -> None:
         f"(largest field: '{largest}', {sizes[largest]} bytes)",
         field=largest,
     )
+
+
+def _keep_stored_secrets(headers: dict[str, str], existing: FunctionRecord | None) -> dict[str, str]:
+    """A header sent back as the mask (from a GET) keeps its stored value."""
+    stored = (existing.target.get("headers") or {}) if existing is not None else {}
+    out = {}
+    for key, value in headers.items():
+        if value == SECRET_MASK:
+            if key not in stored:
+                raise InvalidRequest(
+                    f"'{SECRET_MASK}' stands for a stored value, and this function has none for '{key}': "
+                    "send the real value",
+                    field=f"target.headers.{key}",
+                )
+            value = stored[key]
+        out[key] = value
+    return out
 
 
 class FunctionService:
@@ -61,6 +85,8 @@ class FunctionService:
             except UnsafeUrl as exc:
                 raise InvalidRequest(str(exc), field="target.url") from None
         existing = self.store.get_function(cluster_id, name)
+        if target.get("headers"):
+            target["headers"] = _keep_stored_secrets(target["headers"], existing)
         now = now_iso()
         record = FunctionRecord(
             name=name,

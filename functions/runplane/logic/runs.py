@@ -24,6 +24,15 @@ MAX_LIST_LIMIT = 100
 MAX_RUN_DEFINITION_BYTES = 256 * 1024
 
 
+# failureReason when Step Functions reports that the run's execution ended outside the loop's own paths
+# (the error code, e.g. States.Runtime, is logged by the reconcile handler, not shown).
+_EXECUTION_ENDED = {
+    "ABORTED": "the agent loop's execution was stopped before the run finished",
+    "TIMED_OUT": "the agent loop's execution timed out before the run finished",
+    "FAILED": "the agent loop's execution failed before the run finished",
+}
+
+
 def _check_size(body: CreateRunRequest) -> None:
     data = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     sizes = {k: len(json.dumps(v, separators=(",", ":"))) for k, v in data.items()}
@@ -191,8 +200,7 @@ class RunService:
             run = self.store.get_run(cluster_id, run_id)
             if run is None or run.status in TERMINAL or run.execution_name != execution:
                 return False
-            detail = f" ({error})" if error else ""
-            reason = f"the agent loop's execution ended {status}{detail} before the run finished"
+            reason = _EXECUTION_ENDED.get(status, "the agent loop's execution ended before the run finished")
             try:
                 self.store.transition(run, RunStatus.FAILED, failure_reason=reason)
             except ConcurrentUpdate:
