@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from runplane.handlers import wiring
 from runplane.local.emulator import Emulator
+from runplane.local.gateway import authorize, lambda_invoker
 from runplane.local.http import LocalApiServer, proxy_event
 from runplane.schemas import CreateClusterRequest
 
 TERMINAL = {"done", "failed", "cancelled"}
+_CLUSTER_IN_PATH = re.compile(r"^/clusters/([^/]+)")
+# Passed as ``key=`` to send no authorization header at all.
+NO_KEY = ""
 
 
 class Harness:
@@ -25,24 +30,87 @@ class Harness:
         self.events = emulator.client("events")
         self.sfn = emulator.client("stepfunctions")
         self._server: LocalApiServer | None = None
+        # Every cluster the harness creates gets a `cluster` key; api() sends the key of the cluster
+        # in the path (or the admin key for paths without one), unless told otherwise.
+        self.keys: dict[str, str] = {}
+        self._kind_keys: dict[str, str] = {}
+        self.admin_key = self.key("harness", kind="admin", create_cluster=True)
 
     # -- API through the real Lambda handler (API Gateway proxy events) ------------------------
     def api(
-        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None, raw_body: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        raw_body: str | None = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
+        """Call the API as API Gateway does: the authorizer first, then the API function."""
+        status, payload, _ = self.api_with_headers(method, path, body, query, raw_body, key=key, headers=headers)
+        return status, payload
+
+    def api_with_headers(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        raw_body: str | None = None,
+        headers: dict[str, str] | None = None,
+        authorizer: dict[str, str] | Literal["path"] | None = "path",
+        *,
+        key: str | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """(status, parsed body, response headers with lower-case names) of a call through the real
+        authorizer and the API function. The key sent: ``key`` if given (``NO_KEY``: none); else, with
+        ``authorizer`` a principal ``{clusterId, kind}``, a key of that kind for that cluster; with
+        ``None``, no key; by default the key of the cluster in the path (the admin key otherwise)."""
         lam = self.emulator.client("lambda")
+        if key is None:
+            if isinstance(authorizer, dict):
+                key = self.key_of(authorizer["clusterId"], authorizer.get("kind", "cluster"))
+            elif authorizer is None:
+                key = NO_KEY
+            else:
+                match = _CLUSTER_IN_PATH.match(path)
+                key = self.keys.get(match.group(1), self.admin_key) if match else self.admin_key
+        sent = {"content-type": "application/json", **(headers or {})}
+        if key:
+            sent["authorization"] = key
         event = proxy_event(
             method,
             path,
             body=raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
             query={k: [v] for k, v in (query or {}).items()},
+            headers={k: [v] for k, v in sent.items()},
             stage="test",
         )
-        resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
-        assert "FunctionError" not in resp, resp["Payload"].read()
-        payload = json.loads(resp["Payload"].read())
+        invoke = lambda_invoker(lam)
+        payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
+        if payload is None:
+            payload, errored = invoke(self.emulator.names.function("api"), event)
+            assert not errored, payload
         body_text = payload.get("body") or "null"
-        return payload["statusCode"], json.loads(body_text)
+        out_headers = {k.lower(): str(v) for k, v in (payload.get("headers") or {}).items()}
+        for k, values in (payload.get("multiValueHeaders") or {}).items():
+            out_headers[k.lower()] = str(values[-1])
+        try:
+            parsed = json.loads(body_text)
+        except ValueError:
+            parsed = body_text
+        return payload["statusCode"], parsed, out_headers
+
+    def key_of(self, cluster_id: str, kind: str = "cluster") -> str:
+        """A key of ``kind`` for the cluster, minted once and reused."""
+        if kind == "cluster" and cluster_id in self.keys:
+            return self.keys[cluster_id]
+        cache_key = f"{cluster_id}/{kind}"
+        if cache_key not in self._kind_keys:
+            self._kind_keys[cache_key] = self.key(cluster_id, kind, create_cluster=True)
+        return self._kind_keys[cache_key]
 
     def request(
         self,
@@ -54,21 +122,26 @@ class Harness:
         query: dict[str, str] | None = None,
         is_base64: bool = False,
     ) -> tuple[int, dict[str, str], str]:
-        """A raw request through the real API handler: (status, headers, body text). Hostile-input
-        tests use it for what ``api`` does not send: other content types, base64 bodies, raw text."""
-        lam = self.emulator.client("lambda")
+        """A raw request as API Gateway sends it (authorizer, then the API function), with the key of the
+        cluster in the path: (status, headers, body text). Hostile-input tests use it for what ``api``
+        does not send: no or other content types, base64 bodies (``isBase64Encoded``), raw text."""
+        match = _CLUSTER_IN_PATH.match(path)
+        sent = {"authorization": self.keys.get(match.group(1), self.admin_key) if match else self.admin_key}
+        sent.update(headers or {})
         event = proxy_event(
             method,
             path,
             body=body,
             is_base64=is_base64,
             query={k: [v] for k, v in (query or {}).items()},
-            headers={k: [v] for k, v in headers.items()} if headers is not None else None,
+            headers={k: [v] for k, v in sent.items()},
             stage="test",
         )
-        resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
-        assert "FunctionError" not in resp, resp["Payload"].read()
-        payload = json.loads(resp["Payload"].read())
+        invoke = lambda_invoker(self.emulator.client("lambda"))
+        payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
+        if payload is None:
+            payload, errored = invoke(self.emulator.names.function("api"), event)
+            assert not errored, payload
         out_headers = {k: str(v) for k, v in (payload.get("headers") or {}).items()}
         for key, values in (payload.get("multiValueHeaders") or {}).items():
             out_headers[key] = ", ".join(str(v) for v in values)
@@ -77,7 +150,15 @@ class Harness:
     def cluster(self, cluster_id: str | None = None) -> str:
         cluster_id = cluster_id or f"c-{uuid.uuid4().hex[:10]}"
         wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id))
+        self.keys.setdefault(cluster_id, self.key(cluster_id))
         return cluster_id
+
+    def key(self, cluster_id: str, kind: str = "cluster", *, create_cluster: bool = False) -> str:
+        """Mint a key of ``kind`` for the cluster (as an operator would) and return its secret."""
+        if create_cluster:
+            wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id))
+        _, secret = wiring.keys().create(cluster_id, name=f"harness {kind} key", kind=kind, created_by="harness")  # type: ignore[arg-type]
+        return secret
 
     def create_run(self, cluster_id: str, body: dict[str, Any]) -> str:
         status, payload = self.api("POST", f"/clusters/{cluster_id}/runs", body)

@@ -12,12 +12,15 @@ from ..adapters.clients import client
 from ..adapters.dynamo import DynamoRunStore
 from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
+from ..adapters.keys import DynamoKeyStore
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
 from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
+from ..logic.keys import KeyService
 from ..logic.runs import RunService
+from ..logic.services import ServiceCalls
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +59,18 @@ def jobs() -> JobService:
 
 
 @lru_cache(maxsize=1)
+def services() -> ServiceCalls:
+    return ServiceCalls(
+        store(),
+        executions(),
+        job_queues(),
+        call_steps(),
+        functions(),
+        poll_wait_seconds=settings().call_poll_wait_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
 def agent_steps() -> AgentSteps:
     # Imported here: the agent loop (and jsonschema) is only needed by the agent-step function.
     from ..llm.base import ModelClient
@@ -71,10 +86,27 @@ def agent_steps() -> AgentSteps:
 
 
 @lru_cache(maxsize=1)
+def keys() -> KeyService:
+    return KeyService(DynamoKeyStore(settings()))
+
+
+@lru_cache(maxsize=1)
 def event_sink() -> EventBridgeSink:
     return EventBridgeSink(settings())
 
 
 def reset() -> None:
-    for cached in (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink):
+    for cached in (
+        store,
+        executions,
+        job_queues,
+        functions,
+        call_steps,
+        run_service,
+        jobs,
+        services,
+        agent_steps,
+        event_sink,
+        keys,
+    ):
         cached.cache_clear()

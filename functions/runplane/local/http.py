@@ -14,7 +14,8 @@ import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from .emulator import ACCOUNT, REGION
+from .emulator import ACCOUNT, REGION, LocalNames
+from .gateway import authorize, lambda_invoker
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -29,10 +30,11 @@ def proxy_event(
     headers: dict[str, list[str]] | None = None,
     source_ip: str = "127.0.0.1",
     stage: str = "local",
+    authorizer: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST (Lambda proxy integration) event, as API Gateway sends it."""
     headers = headers or {"content-type": ["application/json"]}
-    return {
+    event: dict[str, Any] = {
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
@@ -56,6 +58,9 @@ def proxy_event(
         "body": body,
         "isBase64Encoded": is_base64,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    return event
 
 
 def to_proxy_event(request: Request) -> dict[str, Any]:
@@ -77,8 +82,9 @@ def to_proxy_event(request: Request) -> dict[str, Any]:
 
 
 class ApiGatewayAdapter:
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, authorizer_function: str = LocalNames().function("authorizer")) -> None:
         self.function_name = function_name
+        self.authorizer_function = authorizer_function
         self._lambda = boto3.client("lambda", region_name=REGION)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -87,11 +93,19 @@ class ApiGatewayAdapter:
             response = Response(json.dumps({"message": "body: request too large"}), 413, mimetype="application/json")
             return response(environ, start_response)
         event = to_proxy_event(request)
+        denied = authorize(event, lambda_invoker(self._lambda), self.authorizer_function)
+        if denied is not None:
+            return self._respond(denied, environ, start_response)
         result = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event))
         payload = json.loads(result["Payload"].read() or b"{}")
         if result.get("FunctionError") or "statusCode" not in payload:
             response = Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
             return response(environ, start_response)
+        return self._respond(payload, environ, start_response)
+
+    @staticmethod
+    def _respond(payload: dict[str, Any], environ: dict[str, Any], start_response: Any) -> Any:
+        """An API Gateway proxy response (Lambda's or the gateway's own) as an HTTP response."""
         body = payload.get("body") or ""
         data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
         headers: list[tuple[str, str]] = []
