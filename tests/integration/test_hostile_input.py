@@ -118,7 +118,7 @@ CASES = [
     Case("bad-json", "POST", RUNS, '{"initialPrompt": ', field="body", words="not valid JSON"),
     # -- methods -------------------------------------------------------------------------------
     Case("delete-runs", "DELETE", RUNS, status=405, allow="GET, POST"),
-    Case("patch-run", "PATCH", "/clusters/{c}/runs/{r}", '{"name":"x"}', status=405, allow="GET"),
+    Case("patch-run", "PATCH", "/clusters/{c}/runs/{r}", '{"name":"x"}', status=405, allow="DELETE, GET"),
     Case("get-cancel", "GET", "/clusters/{c}/runs/{r}/cancel", status=405, allow="POST"),
     Case("put-clusters", "PUT", "/clusters", "{}", status=405, allow="POST"),
     Case("unknown-path", "GET", "/nothing/here", status=404),
@@ -196,9 +196,9 @@ CASES = [
         words="outside the schema",
     ),
     # -- cursors ---------------------------------------------------------------------------------
-    Case("negative-timeline-cursor", "GET", "/clusters/{c}/runs/{r}/timeline", query={"cursor": "-1"}, field="cursor"),
-    Case("text-timeline-cursor", "GET", "/clusters/{c}/runs/{r}/timeline", query={"cursor": "abc"}, field="cursor"),
-    Case("unicode-digit-cursor", "GET", "/clusters/{c}/runs/{r}/timeline", query={"cursor": "²"}, field="cursor"),
+    Case("negative-timeline-cursor", "GET", "/clusters/{c}/runs/{r}/log", query={"cursor": "-1"}, field="cursor"),
+    Case("text-timeline-cursor", "GET", "/clusters/{c}/runs/{r}/log", query={"cursor": "abc"}, field="cursor"),
+    Case("unicode-digit-cursor", "GET", "/clusters/{c}/runs/{r}/log", query={"cursor": "²"}, field="cursor"),
     Case("malformed-list-cursor", "GET", RUNS, query={"cursor": "!!!not-a-cursor"}, field="cursor"),
     Case(
         "forged-list-cursor",
