@@ -30,10 +30,19 @@ def _local(args: argparse.Namespace) -> int:
         "RUNPLANE_MODEL_PROVIDER": provider,
         # ACP's own examples send no key: keyless ACP requests from loopback act on this cluster.
         "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": os.environ.get("RUNPLANE_KEYLESS_LOOPBACK_CLUSTER", args.cluster),
+        # The API's own origin is never a tool target (the emulator's comes from AWS_ENDPOINT_URL).
+        "RUNPLANE_OWN_ORIGINS": f"http://127.0.0.1:{args.port}",
     }
+    origins = [o for o in os.environ.get("RUNPLANE_LOOPBACK_HTTP_ORIGINS", "").split(",") if o.strip()]
+    origins += args.tool_origin or []
+    if origins:
+        local_env["RUNPLANE_LOOPBACK_HTTP_ORIGINS"] = ",".join(origins)
     data_dir = _data_dir(args)
     emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env, data_dir=data_dir).start()
     try:
+        from .config import settings
+
+        settings()  # a bad setting (e.g. a --tool-origin that is not http://127.0.0.1:PORT) stops here
         _remember_keys(data_dir, args.cluster, load=True)
         cluster_key, admin_key = _local_keys(args.cluster)
         _remember_keys(data_dir, args.cluster, keys=(cluster_key, admin_key))
@@ -195,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     local.add_argument("--emulator-port", type=int, default=4566, help="AWS emulator port (default 4566)")
     local.add_argument("--cluster", default="default", help="cluster created at start (default 'default')")
+    local.add_argument(
+        "--tool-origin",
+        action="append",
+        metavar="http://127.0.0.1:PORT",
+        help="a plain-http tool server that http functions may call (repeatable; also RUNPLANE_LOOPBACK_HTTP_ORIGINS)",
+    )
     local.add_argument("--verbose", action="store_true", help="print handler logs and HTTP access lines")
     local.add_argument("--data-dir", default=".runplane", help="where local mode keeps its state (default ./.runplane)")
     local.add_argument("--fresh", action="store_true", help="delete the data directory first: start empty")

@@ -446,20 +446,26 @@ class CallView(BaseModel):
         )
 
 
+# The worker's own id: it claims jobs with it and must give it again with each heartbeat and result.
+WorkerId = Annotated[
+    str, Field(min_length=1, max_length=128, description="The claiming worker's id (heartbeats and results too).")
+]
+
+
 class JobPoll(Strict):
     functions: list[Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]] = Field(min_length=1, max_length=50)
-    worker: str = Field(default="worker", min_length=1, max_length=128)
+    worker: WorkerId
     wait_seconds: int = Field(default=10, ge=0, le=20, alias="waitSeconds")
     max_jobs: int = Field(default=1, ge=1, le=10, alias="maxJobs")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class JobHeartbeat(Strict):
-    worker: str | None = Field(default=None, max_length=128)
+    worker: WorkerId
 
 
 class JobResult(Strict):
-    worker: str | None = Field(default=None, max_length=128)
+    worker: WorkerId
     result: Any = None
     error: str | None = Field(default=None, max_length=4000)
 

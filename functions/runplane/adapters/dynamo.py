@@ -34,7 +34,7 @@ from ..errors import ConcurrentUpdate, InvalidRequest
 from ..schemas import Call, Cluster, Message, Run, Usage
 from ..status import RunStatus, check_transition
 from ..timeutil import now_iso
-from ..tools.models import FunctionRecord
+from ..tools.models import REVEAL_SECRETS, FunctionRecord
 from .clients import client
 
 GSI1 = "GSI1"
@@ -509,7 +509,7 @@ class DynamoRunStore:
             "PK": cluster_pk(cluster_id),
             "SK": f"FN#{record.name}",
             "type": "function",
-            "data": record.model_dump_json(by_alias=True),
+            "data": record.model_dump_json(by_alias=True, context=REVEAL_SECRETS),  # the real header values
         }
         self._db.put_item(TableName=self.table, Item=_serialize(item))
 

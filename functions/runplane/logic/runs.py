@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from .. import catalog
@@ -31,6 +32,15 @@ from .naming import name_from_prompt
 MAX_LIST_LIMIT = 100
 # What a run stores with itself (prompt, schema, context, test, …): DynamoDB items are capped at 400 KB.
 MAX_RUN_DEFINITION_BYTES = 256 * 1024
+
+
+# failureReason when Step Functions reports that the run's execution ended outside the loop's own paths
+# (the error code, e.g. States.Runtime, is logged by the reconcile handler, not shown).
+_EXECUTION_ENDED = {
+    "ABORTED": "the agent loop's execution was stopped before the run finished",
+    "TIMED_OUT": "the agent loop's execution timed out before the run finished",
+    "FAILED": "the agent loop's execution failed before the run finished",
+}
 
 
 def _check_size(body: CreateRunRequest) -> None:
@@ -252,8 +262,7 @@ class RunService:
         """Step Functions reported that an execution ended FAILED, TIMED_OUT or ABORTED. If it was the
         run's current execution and the run is still open, the run fails (with its event): nothing
         else would ever finish it. Returns whether the run changed."""
-        detail = f" ({error})" if error else ""
-        reason = f"the agent loop's execution ended {status}{detail} before the run finished"
+        reason = _EXECUTION_ENDED.get(status, "the agent loop's execution ended before the run finished")
         return self.fail_open_run(cluster_id, run_id, reason, execution=execution)
 
     def fail_open_run(self, cluster_id: str, run_id: str, reason: str, *, execution: str | None = None) -> bool:
@@ -302,10 +311,9 @@ class RunService:
     ) -> tuple[list[dict[str, Any]], str | None]:
         run = self.get_run(cluster_id, run_id)
         entries = build_timeline(self.store.messages(run), self.store.calls(cluster_id, run_id), status_history(run))
-        try:
-            start = int(cursor) if cursor else 0
-        except ValueError:
-            raise InvalidRequest("'cursor' is not a cursor this timeline returned", field="cursor") from None
+        if cursor is not None and not re.fullmatch(r"[0-9]{1,9}", cursor):
+            raise InvalidRequest("not a cursor this timeline returned (a non-negative offset)", field="cursor")
+        start = int(cursor) if cursor else 0
         page = entries[start : start + limit]
         more = start + limit < len(entries)
         return page, str(start + limit) if more else None
