@@ -16,8 +16,9 @@ class RunStore(Protocol):
     def put_cluster(self, cluster: Cluster) -> bool:
         """Create the cluster; False when it already exists."""
 
-    def create_run(self, run: Run, first_message: Message | None) -> Run | None:
-        """Store a new run (and its first message) atomically; the existing run if the id is taken."""
+    def create_run(self, run: Run, first_message: Message | None, history: Sequence[Message] = ()) -> Run | None:
+        """Store a new run (its earlier ``history`` messages, then its first message) atomically;
+        the existing run if the id is taken."""
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None: ...
 
@@ -29,6 +30,7 @@ class RunStore(Protocol):
         metadata: dict[str, str],
         limit: int,
         cursor: str | None,
+        config_id: str | None = None,
     ) -> tuple[list[Run], str | None]: ...
 
     def transition(self, run: Run, target: RunStatus, **fields: Any) -> Run:

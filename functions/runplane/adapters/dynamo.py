@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -54,6 +55,10 @@ _ATTR = {
     "result_error": "resultError",
     "failure_reason": "failureReason",
     "cancel_reason": "cancelReason",
+    "config_id": "configId",
+    "config_version": "configVersion",
+    "agent_name": "agentName",
+    "session_id": "sessionId",
 }
 _FIELD = {v: k for k, v in _ATTR.items()}
 
@@ -164,7 +169,8 @@ class DynamoRunStore:
             raise
 
     # -- runs -------------------------------------------------------------------------------
-    def create_run(self, run: Run, first_message: Message | None) -> Run | None:
+    def create_run(self, run: Run, first_message: Message | None, history: Sequence[Message] = ()) -> Run | None:
+        """``history``: earlier messages (an ACP session's), stored before ``first_message``."""
         items = [
             {
                 "Put": {
@@ -174,6 +180,7 @@ class DynamoRunStore:
                 }
             }
         ]
+        items += [{"Put": self._message_put(run, m)} for m in history]
         if first_message is not None:
             items.append({"Put": self._message_put(run, first_message)})
         try:
@@ -199,10 +206,15 @@ class DynamoRunStore:
         metadata: dict[str, str],
         limit: int,
         cursor: str | None,
+        config_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":pk": cluster_pk(cluster_id)}
         filters = []
+        if config_id is not None:
+            names["#cfg"] = "configId"
+            values[":cfg"] = config_id
+            filters.append("#cfg = :cfg")
         if status is not None:
             names["#status"] = "status"
             values[":status"] = str(status)

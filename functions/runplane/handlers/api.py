@@ -37,10 +37,12 @@ from ..schemas import (
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
 from . import wiring
+from .run_configs import router as run_configs_router
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
+app.include_router(run_configs_router)  # /clusters/{clusterId}/run-configs (handlers/run_configs.py)
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
@@ -174,11 +176,12 @@ def list_runs(
     status: Annotated[RunStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    configId: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response[RunList]:
     params = app.current_event.query_string_parameters or {}
     metadata = {k.removeprefix("metadata."): v for k, v in params.items() if k.startswith("metadata.")}
     runs, next_cursor = wiring.run_service().list_runs(
-        clusterId, status=status, metadata=metadata, limit=limit, cursor=cursor
+        clusterId, status=status, metadata=metadata, limit=limit, cursor=cursor, config_id=configId
     )
     views = [
         RunSummaryView(
@@ -190,6 +193,8 @@ def list_runs(
             created_at=r.created_at,
             updated_at=r.updated_at,
             test=bool(r.test and r.test.get("enabled")),
+            config_id=r.config_id,
+            config_version=r.config_version,
         )
         for r in runs
     ]

@@ -12,11 +12,13 @@ from ..adapters.clients import client
 from ..adapters.dynamo import DynamoRunStore
 from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
+from ..adapters.run_configs import DynamoRunConfigStore
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
 from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
+from ..logic.run_configs import RunConfigService
 from ..logic.runs import RunService
 
 
@@ -46,8 +48,18 @@ def call_steps() -> CallSteps:
 
 
 @lru_cache(maxsize=1)
+def config_store() -> DynamoRunConfigStore:
+    return DynamoRunConfigStore(settings())
+
+
+@lru_cache(maxsize=1)
+def run_configs() -> RunConfigService:
+    return RunConfigService(config_store())
+
+
+@lru_cache(maxsize=1)
 def run_service() -> RunService:
-    return RunService(store(), executions(), settings(), functions(), call_steps())
+    return RunService(store(), executions(), settings(), functions(), call_steps(), run_configs())
 
 
 @lru_cache(maxsize=1)
@@ -77,4 +89,6 @@ def event_sink() -> EventBridgeSink:
 
 def reset() -> None:
     for cached in (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink):
+        cached.cache_clear()
+    for cached in (config_store, run_configs):
         cached.cache_clear()
