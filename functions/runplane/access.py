@@ -84,5 +84,7 @@ def require(principal: Principal | None, cluster_id: str | None, capability: Cap
     if cluster_id is not None and principal.kind not in CROSS_CLUSTER and principal.cluster_id != cluster_id:
         raise NotFound(f"cluster '{cluster_id}' not found")
     if principal.kind not in ALLOWED[capability]:
-        raise Forbidden(f"a '{principal.kind}' key cannot do this (needs one of: {', '.join(sorted(ALLOWED[capability]))})")
+        raise Forbidden(
+            f"a '{principal.kind}' key cannot do this (needs one of: {', '.join(sorted(ALLOWED[capability]))})"
+        )
     return principal

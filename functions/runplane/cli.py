@@ -21,14 +21,14 @@ def _local(args: argparse.Namespace) -> int:
     provider = os.environ.get("RUNPLANE_MODEL_PROVIDER") or (
         "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
     )
-    emulator = Emulator(
-        host=args.host, port=args.emulator_port, settings_env={"RUNPLANE_MODEL_PROVIDER": provider}
-    ).start()
+    settings_env = {"RUNPLANE_MODEL_PROVIDER": provider, "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": args.cluster}
+    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=settings_env).start()
     try:
         from .handlers import wiring
         from .schemas import CreateClusterRequest
 
         wiring.run_service().create_cluster(CreateClusterRequest(id=args.cluster, name=args.cluster))
+        _chat_agent(args.cluster)
         api = LocalApiServer(emulator.names.function("api"), host=args.host, port=args.port).start()
     except BaseException:
         emulator.stop()
@@ -41,7 +41,7 @@ def _local(args: argparse.Namespace) -> int:
     print(
         "runplane local mode is ready\n"
         f"  API             {api.url}    (OpenAPI docs: {api.url}/docs)\n"
-        f"  cluster         {args.cluster}\n"
+        f"  cluster         {args.cluster}    (ACP agent 'chat'; keyless ACP requests from this machine use it)\n"
         f"  try it          curl -s -X POST {api.url}/clusters/{args.cluster}/runs "
         "-H 'content-type: application/json' -d '{\"initialPrompt\": \"Say hello\"}'\n"
         f"  AWS emulator    {emulator.endpoint}    (AWS_ENDPOINT_URL={emulator.endpoint} "
@@ -62,6 +62,24 @@ def _local(args: argparse.Namespace) -> int:
         api.stop()
         emulator.stop()
     return 0
+
+
+def _chat_agent(cluster: str) -> None:
+    """The run configuration ``chat`` (a plain conversational agent): ACP's own example uses it."""
+    from .handlers import wiring
+    from .logic.run_configs import RunConfigBody
+
+    if wiring.run_configs().by_name(cluster, "chat") is None:
+        wiring.run_configs().upsert(
+            cluster,
+            "chat-agent",
+            RunConfigBody(
+                name="chat",
+                description="A plain conversational agent: answers the conversation so far.",
+                system_prompt="You are a helpful, concise conversational assistant.",
+                public=True,
+            ),
+        )
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -39,6 +39,9 @@ class Settings(BaseModel):
     job_queue_prefix: str = "runplane-jobs-"
     # Local mode only: lets http targets and http_get reach plain http on loopback (test servers).
     allow_loopback_http: bool = False
+    # ACP has no authentication of its own: when set (local mode sets "default"), keyless requests for
+    # ACP routes from a loopback address act as a consumer key of this cluster. Unset on AWS.
+    keyless_loopback_cluster: str | None = None
     # Tool results longer than this are summarized (callSummarization) or truncated for the model.
     max_tool_result_chars: int = Field(default=10_000, ge=100)
     # Messages larger than this go to S3 (DynamoDB items are capped at 400 KB).

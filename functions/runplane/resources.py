@@ -31,6 +31,15 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     spec.key: spec
     for spec in (
         FunctionSpec("api", "runplane.handlers.api.handler", "runplane HTTPS API", 29, 512),
+        # ACP: its handler returns a *streamed* answer; on AWS runplane.streaming serves it through
+        # Lambda's response-streaming Runtime API (docs/acp.md), locally the gateway streams it.
+        FunctionSpec(
+            "acp",
+            "runplane.handlers.acp.stream_handler",
+            "runplane Agent Communication Protocol (ACP) API, streamed responses",
+            900,
+            512,
+        ),
         FunctionSpec(
             "agent_step",
             "runplane.handlers.agent_step.handler",

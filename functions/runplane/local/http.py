@@ -14,6 +14,7 @@ import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from .acp_gateway import StreamingAcpFunction, attach_keyless_principal, is_acp_path
 from .emulator import ACCOUNT, REGION
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -80,6 +81,7 @@ class ApiGatewayAdapter:
     def __init__(self, function_name: str) -> None:
         self.function_name = function_name
         self._lambda = boto3.client("lambda", region_name=REGION)
+        self._acp: StreamingAcpFunction | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -87,6 +89,10 @@ class ApiGatewayAdapter:
             response = Response(json.dumps({"message": "body: request too large"}), 413, mimetype="application/json")
             return response(environ, start_response)
         event = to_proxy_event(request)
+        if is_acp_path(request.path):  # ACP: API Gateway's response-streaming integration (acp_gateway.py)
+            attach_keyless_principal(event)
+            self._acp = self._acp or StreamingAcpFunction()
+            return self._acp.respond(event)(environ, start_response)
         result = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event))
         payload = json.loads(result["Payload"].read() or b"{}")
         if result.get("FunctionError") or "statusCode" not in payload:

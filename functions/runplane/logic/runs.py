@@ -88,15 +88,15 @@ class RunService:
         cluster_id: str,
         body: CreateRunRequest,
         *,
-        content: list[dict[str, Any]] | None = None,
+        attachments: list[dict[str, Any]] | None = None,
         history: list[Message] | None = None,
         agent_name: str | None = None,
         session_id: str | None = None,
     ) -> tuple[Run, bool]:
         """Store the run and start its agent loop. Same id + same body → the same run (created False).
 
-        ACP passes the first message's ``content`` blocks (text, images, documents) and the session's
-        earlier messages (``history``)."""
+        ACP passes the first message's ``attachments`` (image/document content blocks, after its
+        text) and the session's earlier messages (``history``)."""
         self.require_cluster(cluster_id)
         config = None
         if self.configs is not None:
@@ -145,8 +145,8 @@ class RunService:
         _check_size(body)
         earlier = list(history or [])
         first = prompt_message(body.initial_prompt, index=len(earlier))
-        if content is not None:
-            first.content = content
+        if attachments:
+            first.content = [*first.content, *attachments]
         existing = self.store.create_run(run, first, earlier) if earlier else self.store.create_run(run, first)
         if existing is not None:
             if existing.request_hash != run.request_hash:
