@@ -384,7 +384,6 @@ def sse_events(
     seen_seq = -1
     calls: list[Any] = []
     quiet_since = time.monotonic()
-    yield b"retry: 1000\n\n"
     while True:
         run = store.get_run(cluster_id, run_id)
         assert run is not None

@@ -310,7 +310,7 @@ def acp_run(
     error = None
     if status == "failed":
         error = {"code": "server_error", "message": run.failure_reason or "the run failed", "data": None}
-    return {
+    view = {
         "run_id": run_uuid(run.id),
         "agent_name": run.agent_name or run.config_id or "",
         "session_id": run.session_id,
@@ -321,6 +321,8 @@ def acp_run(
         "created_at": run.created_at,
         "finished_at": finished_at,
     }
+    # The spec's optional, non-nullable fields are left out rather than sent as null.
+    return {k: v for k, v in view.items() if v is not None or k in ("await_request", "error")}
 
 
 def _finished_at(run: Run) -> str | None:
