@@ -50,7 +50,7 @@ def test_stream_mode_through_the_runtime_api_one_chunk_per_event(harness: Any) -
     events = sse_data(api.body())
     for _, event in events:
         schema("Event").validate(event)
-    assert [e["type"] for _, e in events][0] == "run.created" and events[-1][1]["type"] == "run.completed"
+    assert events[0][1]["type"] == "run.created" and events[-1][1]["type"] == "run.completed"
     assert len(api.chunks) == 1 + len(events)  # the metadata, then each event as it was produced
 
 
