@@ -1,13 +1,15 @@
 """The HTTPS API: the API Lambda behind an API Gateway REST API (Lambda proxy: ``/`` and ``/{proxy+}``).
 
-The API is not authenticated yet (per-cluster API keys are a later issue): anyone who knows the URL
-can call it. Stage throttling bounds the damage; docs/deploy.md says so plainly.
+Every method but the health checks (``resources.PUBLIC_ROUTES``) is behind a REQUEST Lambda
+authorizer that checks the runplane API key in the ``authorization`` header (cached per header value
+for ``resources.AUTHORIZER_CACHE_SECONDS``); the API function then checks what the key may do.
 """
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -56,6 +58,21 @@ class Api(Construct):
         job_queues.grant_create(self.function)
         job_queues.grant_consume(self.function)
 
+        # The authorizer reads one item (the key, by its hash) per uncached request.
+        self.authorizer_function = runplane_function(
+            self, "AuthorizerFunction", resources.FUNCTIONS["authorizer"], defaults
+        )
+        self.authorizer_function.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[storage.table.table_arn])
+        )
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "Authorizer",
+            handler=self.authorizer_function,
+            identity_sources=[apigw.IdentitySource.header("authorization")],
+            results_cache_ttl=Duration.seconds(resources.AUTHORIZER_CACHE_SECONDS),
+        )
+
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
         )
@@ -63,7 +80,10 @@ class Api(Construct):
             self,
             "RestApi",
             handler=self.function,
-            proxy=True,  # ANY on / and on /{proxy+}
+            proxy=False,  # ANY on / and on /{proxy+}, added below next to the health checks
+            default_method_options=apigw.MethodOptions(
+                authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+            ),
             description="runplane HTTPS API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # API Gateway writes access logs only once the account has a CloudWatch role; this sets it
@@ -89,6 +109,23 @@ class Api(Construct):
                 ),
             ),
         )
+
+        # Everything goes to the API function; health checks answer without a key (the same list
+        # local mode's gateway uses).
+        integration = apigw.LambdaIntegration(self.function)
+        self.rest_api.root.add_method("ANY", integration)
+        self.rest_api.root.add_proxy(default_integration=integration, any_method=True)
+        for method, path in resources.PUBLIC_ROUTES:
+            self.rest_api.root.resource_for_path(path).add_method(
+                method, integration, authorization_type=apigw.AuthorizationType.NONE
+            )
+        # 401/403 from the gateway itself carry the same JSON shape as the API's own errors.
+        for response_type in (apigw.ResponseType.UNAUTHORIZED, apigw.ResponseType.ACCESS_DENIED):
+            self.rest_api.add_gateway_response(
+                f"{response_type.response_type}Response",
+                type=response_type,
+                templates={"application/json": '{"message": $context.error.messageString}'},
+            )
 
         # LambdaRestApi adds an "Endpoint" output of its own; the stack outputs ApiUrl instead.
         self.rest_api.node.try_remove_child("Endpoint")

@@ -20,10 +20,12 @@ exist (a non-admin key never learns that another cluster exists); the wrong kind
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from . import resources
 from .errors import NotFound, RunplaneError
 
 KeyKind = Literal["cluster", "consumer", "machine", "admin"]
@@ -76,6 +78,26 @@ def principal_of(event: dict[str, Any]) -> Principal | None:
         return None
 
 
+_CLUSTER_PATH = re.compile(r"^/clusters/([^/]+)")
+
+
+def gate(event: dict[str, Any]) -> Principal | None:
+    """The checks every request passes before routing (and before body validation): a principal
+    must be present (401), and a non-admin key's requests for ``/clusters/{id}/…`` must name its own
+    cluster (404). Routes then check capabilities with :func:`require`. Health checks pass as they
+    are (None)."""
+    method, path = str(event.get("httpMethod") or ""), str(event.get("path") or "")
+    if resources.is_public_route(method, path):
+        return None
+    principal = principal_of(event)
+    if principal is None:
+        raise Unauthorized("a valid API key is required (header 'authorization: sk_…')")
+    match = _CLUSTER_PATH.match(path)
+    if match and principal.kind not in CROSS_CLUSTER and match.group(1) != principal.cluster_id:
+        raise NotFound(f"cluster '{match.group(1)}' not found")
+    return principal
+
+
 def require(principal: Principal | None, cluster_id: str | None, capability: Capability) -> Principal:
     """Raise unless ``principal`` may use ``capability`` on ``cluster_id`` (None: routes with no
     cluster in the path, e.g. ``POST /machines``, which act on the key's own cluster)."""
@@ -84,7 +106,6 @@ def require(principal: Principal | None, cluster_id: str | None, capability: Cap
     if cluster_id is not None and principal.kind not in CROSS_CLUSTER and principal.cluster_id != cluster_id:
         raise NotFound(f"cluster '{cluster_id}' not found")
     if principal.kind not in ALLOWED[capability]:
-        raise Forbidden(
-            f"a '{principal.kind}' key cannot do this (needs one of: {', '.join(sorted(ALLOWED[capability]))})"
-        )
+        needed = ", ".join(sorted(ALLOWED[capability]))
+        raise Forbidden(f"a '{principal.kind}' key cannot do this (it needs a key of kind: {needed})")
     return principal

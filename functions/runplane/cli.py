@@ -21,13 +21,14 @@ def _local(args: argparse.Namespace) -> int:
     provider = os.environ.get("RUNPLANE_MODEL_PROVIDER") or (
         "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
     )
-    settings_env = {"RUNPLANE_MODEL_PROVIDER": provider, "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": args.cluster}
-    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=settings_env).start()
+    local_env = {
+        "RUNPLANE_MODEL_PROVIDER": provider,
+        # ACP's own examples send no key: keyless ACP requests from loopback act on this cluster.
+        "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": os.environ.get("RUNPLANE_KEYLESS_LOOPBACK_CLUSTER", args.cluster),
+    }
+    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env).start()
     try:
-        from .handlers import wiring
-        from .schemas import CreateClusterRequest
-
-        wiring.run_service().create_cluster(CreateClusterRequest(id=args.cluster, name=args.cluster))
+        cluster_key, admin_key = _local_keys(args.cluster)
         _chat_agent(args.cluster)
         api = LocalApiServer(emulator.names.function("api"), host=args.host, port=args.port).start()
     except BaseException:
@@ -42,7 +43,9 @@ def _local(args: argparse.Namespace) -> int:
         "runplane local mode is ready\n"
         f"  API             {api.url}    (OpenAPI docs: {api.url}/docs)\n"
         f"  cluster         {args.cluster}    (ACP agent 'chat'; keyless ACP requests from this machine use it)\n"
-        f"  try it          curl -s -X POST {api.url}/clusters/{args.cluster}/runs "
+        f"  cluster key     {cluster_key}    (export RUNPLANE_API_KEY={cluster_key})\n"
+        f"  admin key       {admin_key}    (clusters and keys of every cluster)\n"
+        f"  try it          curl -s -X POST {api.url}/clusters/{args.cluster}/runs -H 'authorization: {cluster_key}' "
         "-H 'content-type: application/json' -d '{\"initialPrompt\": \"Say hello\"}'\n"
         f"  AWS emulator    {emulator.endpoint}    (AWS_ENDPOINT_URL={emulator.endpoint} "
         "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)\n"
@@ -82,6 +85,70 @@ def _chat_agent(cluster: str) -> None:
         )
 
 
+def _local_keys(cluster_id: str) -> tuple[str, str]:
+    """Create the local cluster and its two keys: a ``cluster`` key and an ``admin`` key. Their
+    secrets come from RUNPLANE_API_KEY / RUNPLANE_ADMIN_KEY when set (so scripts know them in
+    advance), else they are minted now and shown in the banner."""
+    from .handlers import wiring
+    from .schemas import CreateClusterRequest
+
+    wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id, name=cluster_id))
+    keys = wiring.keys()
+    _, cluster_key = keys.create(
+        cluster_id,
+        name="local mode cluster key",
+        kind="cluster",
+        created_by="runplane local",
+        secret=os.environ.get("RUNPLANE_API_KEY") or None,
+    )
+    _, admin_key = keys.create(
+        cluster_id,
+        name="local mode admin key",
+        kind="admin",
+        created_by="runplane local",
+        secret=os.environ.get("RUNPLANE_ADMIN_KEY") or None,
+    )
+    return cluster_key, admin_key
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    """Mint a key straight into a deployed stack's table, with the caller's AWS credentials (how an
+    operator gets the first admin key: no key is needed to make it, IAM is the gate)."""
+    import boto3
+
+    from .config import reset_settings_cache
+    from .handlers import wiring
+    from .schemas import CreateClusterRequest
+
+    table = args.table or stack_output(boto3.client("cloudformation", region_name=args.region), args.stack, "TableName")
+    os.environ["RUNPLANE_TABLE_NAME"] = table
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+    reset_settings_cache()
+    wiring.reset()
+    wiring.run_service().create_cluster(CreateClusterRequest(id=args.cluster, name=args.cluster))
+    key, secret = wiring.keys().create(
+        args.cluster, name=args.name, kind=args.kind, created_by="runplane keys create (AWS credentials)"
+    )
+    if args.json:
+        import json
+
+        print(json.dumps({"id": key.id, "key": secret, "clusterId": key.cluster_id, "kind": key.kind}))
+    else:
+        print(f"{key.kind} key {key.id} for cluster '{key.cluster_id}' (shown once, stored only as a hash):")
+        print(secret)
+    return 0
+
+
+def stack_output(cloudformation: object, stack: str, name: str) -> str:
+    """An output of a deployed runplane stack (e.g. its TableName)."""
+    stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]  # type: ignore[attr-defined]
+    for output in stacks[0].get("Outputs", []):
+        if output["OutputKey"] == name:
+            return str(output["OutputValue"])
+    raise SystemExit(f"stack '{stack}' has no output '{name}': is it a runplane stack?")
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
@@ -98,6 +165,21 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--cluster", default="default", help="cluster created at start (default 'default')")
     local.add_argument("--verbose", action="store_true", help="print handler logs and HTTP access lines")
     local.set_defaults(func=_local)
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser(
+        "create", help="mint a key into a deployed stack's table with your AWS credentials (the first admin key)"
+    )
+    where = create.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", help="the deployed stack's name (its TableName output is used)")
+    where.add_argument("--table", help="the runs table's name, instead of --stack")
+    create.add_argument("--kind", choices=["cluster", "consumer", "machine", "admin"], default="cluster")
+    create.add_argument(
+        "--cluster", default="default", help="the key's cluster, created if missing"
+    )
+    create.add_argument("--name", default="created with runplane keys create")
+    create.add_argument("--region", default=None, help="AWS region (default: your AWS configuration's)")
+    create.add_argument("--json", action="store_true", help="print {id, key, clusterId, kind} as JSON")
+    create.set_defaults(func=_keys_create)
     bench = sub.add_parser("bench", help="benchmark the agent loop in the emulator")
     bench.add_argument("--runs", type=int, default=20, help="scripted runs for the throughput figure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")

@@ -41,6 +41,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             512,
         ),
         FunctionSpec(
+            "authorizer",
+            "runplane.handlers.authorizer.handler",
+            "runplane API authorizer (API keys)",
+            10,
+            256,
+        ),
+        FunctionSpec(
             "agent_step",
             "runplane.handlers.agent_step.handler",
             "runplane agent loop step (model turns)",
@@ -70,6 +77,23 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         ),
     )
 }
+
+# Routes that answer without a key (health checks); every other route is behind the authorizer.
+PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/live"), ("GET", "/ping"))
+# API Gateway caches the authorizer's answer per authorization header this long: a revoked key may
+# still pass for up to this many seconds on AWS (local mode does not cache).
+AUTHORIZER_CACHE_SECONDS = 30
+# The Agent Communication Protocol's routes (see RUNPLANE_KEYLESS_LOOPBACK_CLUSTER).
+ACP_PATH_PREFIXES = ("/runs", "/agents", "/session", "/sessions", "/ping")  # acp-sdk reads /sessions/{id}
+
+
+def is_public_route(method: str, path: str) -> bool:
+    return (method.upper(), path.rstrip("/") or "/") in PUBLIC_ROUTES
+
+
+def is_acp_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in ACP_PATH_PREFIXES)
+
 
 # Placeholders in the ASL file, filled by CDK (DefinitionSubstitutions) and by local mode.
 ASL_SUBSTITUTIONS = ("AgentStepFunctionArn", "ToolStepFunctionArn")

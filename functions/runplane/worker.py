@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import socket
 import threading
 import typing
@@ -74,6 +75,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.max_concurrency = max_concurrency
         self.poll_wait_seconds = poll_wait_seconds
+        api_key = api_key or os.environ.get("RUNPLANE_API_KEY")
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = http_client or httpx.Client(base_url=base_url, headers=headers, timeout=poll_wait_seconds + 20)
         self.functions: dict[str, WorkerFunction] = {}

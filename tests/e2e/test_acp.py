@@ -39,6 +39,7 @@ from acp_sdk.models import (
 from runplane.local.emulator import free_port
 from tests.support.tool_server import ToolServer
 
+CLUSTER_KEY = "sk_e2e_acp_cluster_key_0123456789abcdef"
 SCHEMAS = json.loads((Path(__file__).parent / "acp_schemas.json").read_text())
 
 
@@ -146,6 +147,7 @@ def local_mode() -> Iterator[dict[str, Any]]:
     api_port, emu_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    env["RUNPLANE_API_KEY"] = CLUSTER_KEY  # for the Inferable routes; ACP requests here send no key
     proc = subprocess.Popen(
         [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
         stdout=subprocess.PIPE,
@@ -467,8 +469,8 @@ def refund_function(local_mode: dict[str, Any]) -> Iterator[ToolServer]:
 
 
 def inferable_headers() -> dict[str, str]:
-    """Inferable routes need a key once the authorizer is in front of them; ACP routes here need none."""
-    return {}
+    """Inferable routes always need a key (ACP routes from loopback need none in local mode)."""
+    return {"authorization": CLUSTER_KEY}
 
 
 async def until_awaiting(client: Client, run_id: Any) -> Any:

@@ -19,12 +19,17 @@ import pytest
 
 from runplane.local.emulator import free_port
 
+CLUSTER_KEY = "sk_e2e_cluster_key_0123456789abcdef"
+ADMIN_KEY = "sk_e2e_admin_key_0123456789abcdef"
+
 
 @pytest.fixture(scope="module")
 def local_mode() -> Iterator[dict[str, Any]]:
     api_port, emu_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    env["RUNPLANE_API_KEY"] = CLUSTER_KEY
+    env["RUNPLANE_ADMIN_KEY"] = ADMIN_KEY
     proc = subprocess.Popen(
         [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
         stdout=subprocess.PIPE,
@@ -62,6 +67,8 @@ def test_banner_names_the_api_the_emulator_the_provider_and_how_to_stop(local_mo
     assert local_mode["api"] in banner
     assert "model provider  scripted" in banner
     assert "Ctrl-C" in banner
+    # The keys it was given, so that scripts know them in advance.
+    assert f"cluster key     {CLUSTER_KEY}" in banner and f"admin key       {ADMIN_KEY}" in banner
 
 
 def test_a_run_over_http_with_events_through_the_emulator_endpoint(local_mode: dict[str, Any]) -> None:
@@ -82,7 +89,7 @@ def test_a_run_over_http_with_events_through_the_emulator_endpoint(local_mode: d
     events.put_targets(Rule="e2e", EventBusName="runplane", Targets=[{"Id": "q", "Arn": queue_arn}])
 
     schema = {"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"]}
-    with httpx.Client(base_url=local_mode["api"], timeout=10) as http:
+    with httpx.Client(base_url=local_mode["api"], timeout=10, headers={"authorization": CLUSTER_KEY}) as http:
         created = http.post("/clusters/default/runs", json={"initialPrompt": "Greet the user", "resultSchema": schema})
         assert created.status_code == 201, created.text
         run_id = created.json()["id"]

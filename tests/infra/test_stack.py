@@ -252,10 +252,10 @@ def test_rest_api_proxies_everything_to_the_api_function(template: Template, tpl
     template.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}})
     template.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "{proxy+}"})
     methods = resources_of(tpl, "AWS::ApiGateway::Method")
-    assert len(methods) == 2  # ANY / and ANY /{proxy+}
+    # ANY / and ANY /{proxy+}, plus one method per health check
+    assert len(methods) == 2 + len(resources.PUBLIC_ROUTES)
     for method in methods.values():
         props = method["Properties"]
-        assert props["HttpMethod"] == "ANY"
         assert props["Integration"]["Type"] == "AWS_PROXY"
         assert f"<{api_fn}.Arn>" in render(props["Integration"]["Uri"])
     template.has_resource_properties(
@@ -272,6 +272,35 @@ def test_rest_api_proxies_everything_to_the_api_function(template: Template, tpl
             ),
         },
     )
+
+
+def test_the_authorizer_fronts_every_route_but_the_health_checks(tpl: dict[str, Any]) -> None:
+    [(authorizer_id, authorizer)] = resources_of(tpl, "AWS::ApiGateway::Authorizer").items()
+    props = authorizer["Properties"]
+    assert props["Type"] == "REQUEST"
+    assert props["IdentitySource"] == "method.request.header.authorization"
+    assert props["AuthorizerResultTtlInSeconds"] == resources.AUTHORIZER_CACHE_SECONDS
+    assert f"<{function_id(tpl, resources.FUNCTIONS['authorizer'].handler)}.Arn>" in render(props["AuthorizerUri"])
+    paths = {rid: r["Properties"]["PathPart"] for rid, r in resources_of(tpl, "AWS::ApiGateway::Resource").items()}
+    public = {(m, p.strip("/")) for m, p in resources.PUBLIC_ROUTES}
+    seen_public = set()
+    for method in resources_of(tpl, "AWS::ApiGateway::Method").values():
+        p = method["Properties"]
+        path = paths.get(p["ResourceId"].get("Ref", ""), "/") if isinstance(p["ResourceId"], dict) else "/"
+        if (p["HttpMethod"], path) in public:
+            assert p["AuthorizationType"] == "NONE"
+            seen_public.add((p["HttpMethod"], path))
+        else:
+            assert p["AuthorizationType"] == "CUSTOM" and p["AuthorizerId"] == {"Ref": authorizer_id}, p
+    assert seen_public == public
+
+
+def test_authorizer_role_reads_keys_only(tpl: dict[str, Any]) -> None:
+    statements = role_statements(tpl, role_of_function(tpl, resources.FUNCTIONS["authorizer"].handler))
+    table_id, _ = only(tpl, "AWS::DynamoDB::Table")
+    data_actions = {a for a in actions_of(statements) if not a.startswith(("logs:", "xray:"))}
+    assert data_actions == {"dynamodb:GetItem"}
+    assert resources_for(statements, "dynamodb:GetItem") == [{"Fn::GetAtt": [table_id, "Arn"]}]
 
 
 # -- IAM: least privilege ------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def test_bad_path_ids_are_400(harness: Any) -> None:
 def test_http_adapter_serves_the_api(harness: Any) -> None:
     server = harness.http_server()
     cluster = harness.cluster()
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with httpx.Client(base_url=server.url, timeout=10, headers={"authorization": harness.keys[cluster]}) as http:
         created = http.post(
             f"/clusters/{cluster}/runs", json={"initialPrompt": "Over HTTP", "metadata": {"via": "http"}}
         )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runplane.local.http import proxy_event
-
 
 def call(
     harness: Any,
@@ -18,19 +16,11 @@ def call(
     kind: str = "cluster",
     query: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    """The real API handler with the principal the authorizer would attach for a key of ``cluster``."""
-    event = proxy_event(
-        method,
-        path,
-        body=json.dumps(body) if body is not None else None,
-        query={k: [v] for k, v in (query or {}).items()},
-        stage="test",
-    )
-    event["requestContext"]["authorizer"] = {"keyId": "k-test", "clusterId": cluster, "kind": kind}
-    lam = harness.emulator.client("lambda")
-    resp = lam.invoke(FunctionName=harness.emulator.names.function("api"), Payload=json.dumps(event))
-    payload = json.loads(resp["Payload"].read())
-    return payload["statusCode"], json.loads(payload.get("body") or "null")
+    """Through the authorizer and the API function, with a key of ``kind`` for ``cluster``."""
+    if cluster not in harness.keys:
+        harness.cluster(cluster)
+    key = harness.keys[cluster] if kind == "cluster" else harness.key(cluster, kind)
+    return harness.api(method, path, body, query, key=key)  # type: ignore[no-any-return]
 
 
 SUMMARY = {
@@ -91,7 +81,7 @@ def test_crud_versions_and_search(harness: Any) -> None:
         harness, "PUT", f"/clusters/{cluster}/run-configs/{cid}", SUMMARY, cluster=cluster, kind="consumer"
     )
     assert status == 403
-    status, _ = call(harness, "GET", f"/clusters/{cluster}/run-configs/{cid}", cluster="someone-else")
+    status, _ = call(harness, "GET", f"/clusters/{cluster}/run-configs/{cid}", cluster="someone-else-entirely")
     assert status == 404
 
     status, _ = call(harness, "DELETE", f"/clusters/{cluster}/run-configs/{cid}", cluster=cluster)

@@ -56,7 +56,7 @@ def test_every_kind_runs_and_results_reach_the_model(harness: Any, tools: ToolSe
             "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
         },
     )
-    worker = Worker(harness.http_server().url, cluster, poll_wait_seconds=1)
+    worker = Worker(harness.http_server().url, cluster, api_key=harness.key(cluster, "machine"), poll_wait_seconds=1)
 
     @worker.function(name="shout", description="upper-cases")
     def shout(args: dict[str, Any]) -> dict[str, Any]:

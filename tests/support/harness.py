@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any
 
 from runplane.handlers import wiring
 from runplane.local.emulator import Emulator
+from runplane.local.gateway import authorize, lambda_invoker
 from runplane.local.http import LocalApiServer, proxy_event
 from runplane.schemas import CreateClusterRequest
 
 TERMINAL = {"done", "failed", "cancelled"}
+_CLUSTER_IN_PATH = re.compile(r"^/clusters/([^/]+)")
+# Passed as ``key=`` to send no authorization header at all.
+NO_KEY = ""
 
 
 class Harness:
@@ -25,29 +30,78 @@ class Harness:
         self.events = emulator.client("events")
         self.sfn = emulator.client("stepfunctions")
         self._server: LocalApiServer | None = None
+        # Every cluster the harness creates gets a `cluster` key; api() sends the key of the cluster
+        # in the path (or the admin key for paths without one), unless told otherwise.
+        self.keys: dict[str, str] = {}
+        self.admin_key = self.key("harness", kind="admin", create_cluster=True)
 
     # -- API through the real Lambda handler (API Gateway proxy events) ------------------------
     def api(
-        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None, raw_body: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        raw_body: str | None = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
+        """Call the API as API Gateway does: the authorizer first, then the API function."""
+        status, _, payload = self.api_response(method, path, body, query, raw_body, key=key, headers=headers)
+        return status, payload
+
+    def api_response(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        raw_body: str | None = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        """(status, headers, parsed body) of a call through the authorizer and the API function."""
         lam = self.emulator.client("lambda")
+        if key is None:
+            match = _CLUSTER_IN_PATH.match(path)
+            key = self.keys.get(match.group(1), self.admin_key) if match else self.admin_key
+        sent = {"content-type": "application/json", **(headers or {})}
+        if key:
+            sent["authorization"] = key
         event = proxy_event(
             method,
             path,
             body=raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
             query={k: [v] for k, v in (query or {}).items()},
+            headers={k: [v] for k, v in sent.items()},
             stage="test",
         )
-        resp = lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
-        assert "FunctionError" not in resp, resp["Payload"].read()
-        payload = json.loads(resp["Payload"].read())
+        invoke = lambda_invoker(lam)
+        payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
+        if payload is None:
+            payload, errored = invoke(self.emulator.names.function("api"), event)
+            assert not errored, payload
         body_text = payload.get("body") or "null"
-        return payload["statusCode"], json.loads(body_text)
+        try:
+            parsed = json.loads(body_text)
+        except ValueError:
+            parsed = body_text
+        return payload["statusCode"], dict(payload.get("headers") or {}), parsed
 
     def cluster(self, cluster_id: str | None = None) -> str:
         cluster_id = cluster_id or f"c-{uuid.uuid4().hex[:10]}"
         wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id))
+        self.keys.setdefault(cluster_id, self.key(cluster_id))
         return cluster_id
+
+    def key(self, cluster_id: str, kind: str = "cluster", *, create_cluster: bool = False) -> str:
+        """Mint a key of ``kind`` for the cluster (as an operator would) and return its secret."""
+        if create_cluster:
+            wiring.run_service().create_cluster(CreateClusterRequest(id=cluster_id))
+        _, secret = wiring.keys().create(cluster_id, name=f"harness {kind} key", kind=kind, created_by="harness")  # type: ignore[arg-type]
+        return secret
 
     def create_run(self, cluster_id: str, body: dict[str, Any]) -> str:
         status, payload = self.api("POST", f"/clusters/{cluster_id}/runs", body)

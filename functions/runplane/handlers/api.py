@@ -37,11 +37,13 @@ from ..schemas import (
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
 from . import wiring
+from .keys_routes import router as keys_router
 from .run_configs import router as run_configs_router
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
+app.include_router(keys_router)
 app.include_router(run_configs_router)  # /clusters/{clusterId}/run-configs (handlers/run_configs.py)
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
@@ -275,4 +277,14 @@ def _unexpected(exc: Exception) -> Response:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        access.gate(event)  # 401 without a principal, 404 for another cluster: before any parsing
+    except (access.Unauthorized, NotFound) as exc:
+        status = 401 if isinstance(exc, access.Unauthorized) else 404
+        return {
+            "statusCode": status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps({"message": str(exc)}),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from .. import access
+from ..errors import InvalidRequest
 from ..ids import CLUSTER_ID_PATTERN
 from ..logic.run_configs import RunConfigBody
 from . import wiring
@@ -47,10 +48,12 @@ def list_run_configs(clusterId: ClusterId) -> Response[list[dict[str, Any]]]:
 
 @router.get("/clusters/<clusterId>/run-configs/search")
 def search_run_configs(
-    clusterId: ClusterId, search: Annotated[str, Query(min_length=1, max_length=500)]
+    clusterId: ClusterId, search: Annotated[str | None, Query(max_length=500)] = None
 ) -> Response[list[dict[str, Any]]]:
     _require(clusterId, "runs")
     wiring.run_service().require_cluster(clusterId)
+    if not search or not search.strip():
+        raise InvalidRequest("'search' is required (the words to look for)", field="search")
     found = wiring.run_configs().search(clusterId, search)
     return _json(200, [{**c.view(), "similarity": score} for c, score in found])
 

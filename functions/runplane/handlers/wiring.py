@@ -12,12 +12,14 @@ from ..adapters.clients import client
 from ..adapters.dynamo import DynamoRunStore
 from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
+from ..adapters.keys import DynamoKeyStore
 from ..adapters.run_configs import DynamoRunConfigStore
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
 from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
+from ..logic.keys import KeyService
 from ..logic.run_configs import RunConfigService
 from ..logic.runs import RunService
 
@@ -83,12 +85,18 @@ def agent_steps() -> AgentSteps:
 
 
 @lru_cache(maxsize=1)
+def keys() -> KeyService:
+    return KeyService(DynamoKeyStore(settings()))
+
+
+@lru_cache(maxsize=1)
 def event_sink() -> EventBridgeSink:
     return EventBridgeSink(settings())
 
 
 def reset() -> None:
-    for cached in (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink):
+    builders = (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink, keys)
+    for cached in builders:
         cached.cache_clear()
     for cached in (config_store, run_configs):
         cached.cache_clear()

@@ -9,42 +9,15 @@ to the HTTP client as they come (chunked transfer encoding). Nothing is buffered
 from __future__ import annotations
 
 import importlib
-import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
 from werkzeug.wrappers import Response
 
 from .. import resources
-from ..config import settings
 from .emulator import _Context
 
-# The Agent Communication Protocol's routes (acp-sdk also reads /sessions/{id}).
-ACP_PATH_PREFIXES = ("/runs", "/agents", "/session", "/sessions", "/ping")
-
-
-def is_acp_path(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in ACP_PATH_PREFIXES)
-
-
-def _loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
-
-
-def attach_keyless_principal(event: dict[str, Any]) -> None:
-    """RUNPLANE_KEYLESS_LOOPBACK_CLUSTER: a keyless ACP request from loopback acts as a consumer key
-    of that cluster. (The authorizer applies the same setting; this covers a gateway without one.)"""
-    cluster = settings().keyless_loopback_cluster
-    ctx = event["requestContext"]
-    headers = {k.lower() for k in (event.get("headers") or {})}
-    if not cluster or ctx.get("authorizer") or "authorization" in headers:
-        return
-    if _loopback(str((ctx.get("identity") or {}).get("sourceIp") or "")):
-        ctx["authorizer"] = {"keyId": "keyless-loopback", "clusterId": cluster, "kind": "consumer"}
-
+is_acp_path = resources.is_acp_path
 
 class StreamingAcpFunction:
     """Calls the ACP function's streaming handler in-process and streams its answer over HTTP."""

@@ -14,8 +14,9 @@ import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from .acp_gateway import StreamingAcpFunction, attach_keyless_principal, is_acp_path
-from .emulator import ACCOUNT, REGION
+from .acp_gateway import StreamingAcpFunction, is_acp_path
+from .emulator import ACCOUNT, REGION, LocalNames
+from .gateway import authorize, lambda_invoker
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
@@ -78,8 +79,9 @@ def to_proxy_event(request: Request) -> dict[str, Any]:
 
 
 class ApiGatewayAdapter:
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, authorizer_function: str = LocalNames().function("authorizer")) -> None:
         self.function_name = function_name
+        self.authorizer_function = authorizer_function
         self._lambda = boto3.client("lambda", region_name=REGION)
         self._acp: StreamingAcpFunction | None = None
 
@@ -89,8 +91,10 @@ class ApiGatewayAdapter:
             response = Response(json.dumps({"message": "body: request too large"}), 413, mimetype="application/json")
             return response(environ, start_response)
         event = to_proxy_event(request)
+        denied = authorize(event, lambda_invoker(self._lambda), self.authorizer_function)
+        if denied is not None:
+            return self._respond(denied, environ, start_response)
         if is_acp_path(request.path):  # ACP: API Gateway's response-streaming integration (acp_gateway.py)
-            attach_keyless_principal(event)
             self._acp = self._acp or StreamingAcpFunction()
             return self._acp.respond(event)(environ, start_response)
         result = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event))
@@ -98,6 +102,11 @@ class ApiGatewayAdapter:
         if result.get("FunctionError") or "statusCode" not in payload:
             response = Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
             return response(environ, start_response)
+        return self._respond(payload, environ, start_response)
+
+    @staticmethod
+    def _respond(payload: dict[str, Any], environ: dict[str, Any], start_response: Any) -> Any:
+        """An API Gateway proxy response (Lambda's or the gateway's own) as an HTTP response."""
         body = payload.get("body") or ""
         data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
         headers: list[tuple[str, str]] = []
