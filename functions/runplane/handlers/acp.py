@@ -29,6 +29,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
 from .. import access
@@ -75,16 +76,24 @@ class _Follow:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _event() -> APIGatewayProxyEvent:
+    """This request's event. Powertools keeps ``current_event`` on a class attribute shared by every
+    resolver of the process; local mode serves the API and ACP from threads of one process, so
+    routes read the event this thread is answering instead."""
+    event: APIGatewayProxyEvent = _local.event
+    return event
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 def _cluster() -> str:
-    return access.require(access.principal_of(app.current_event.raw_event), None, "runs").cluster_id
+    return access.require(access.principal_of(_event().raw_event), None, "runs").cluster_id
 
 
 def _body(model: type[BaseModel]) -> Any:
-    raw = app.current_event.decoded_body if app.current_event.body else ""
+    raw = _event().decoded_body if _event().body else ""
     try:
         return model.model_validate_json(raw or "")
     except ValidationError as exc:
@@ -143,7 +152,7 @@ def ping() -> Response:
 @app.get("/agents")
 def list_agents() -> Response:
     cluster = _cluster()
-    params = app.current_event.query_string_parameters or {}
+    params = _event().query_string_parameters or {}
     try:
         limit, offset = int(params.get("limit", 10)), int(params.get("offset", 0))
     except ValueError:
@@ -252,7 +261,7 @@ def cancel_run(run_id: str) -> Response:
 def list_run_events(run_id: str) -> Response:
     cluster = _cluster()
     run = _run(cluster, run_id)
-    headers = app.current_event.headers or {}
+    headers = _event().headers or {}
     last = next((v for k, v in headers.items() if k.lower() == "last-event-id"), None)
     accept = next((v for k, v in headers.items() if k.lower() == "accept"), "") or ""
     if last is not None or "text/event-stream" in accept:
@@ -279,7 +288,7 @@ def _session(cluster: str, session_id: str) -> list[tuple[Run, list[Any]]]:
 
 
 def _base_url() -> str:
-    event = app.current_event
+    event = _event()
     headers = {k.lower(): v for k, v in (event.headers or {}).items()}
     host = headers.get("host", "localhost")
     proto = headers.get("x-forwarded-proto", "https" if host.endswith("amazonaws.com") else "http")
@@ -342,7 +351,7 @@ def _forbidden(exc: access.Forbidden) -> Response:
 
 @app.not_found
 def _no_route(exc: Exception) -> Response:
-    event = app.current_event
+    event = _event()
     return _json(404, {"code": "not_found", "message": f"no route for {event.http_method} {event.path}", "data": None})
 
 
@@ -410,6 +419,7 @@ def stream_handler(event: dict[str, Any], context: Any, *, stream_seconds: float
     """The streaming entry point: the route's answer, then (for waits and streams) its body as it comes."""
     with _ROUTES_LOCK:
         _local.follow = None
+        _local.event = APIGatewayProxyEvent(event)
         result = app.resolve(event, context)
         follow: _Follow | None = _local.follow
         _local.follow = None
