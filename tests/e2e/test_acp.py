@@ -502,16 +502,21 @@ def test_run_resume_approves_the_awaited_call(
     assert [path for path, _ in refund_function.requests] == ["/echo"]  # the approved call ran
 
 
-def test_run_cancel(local_mode: dict[str, Any], checked: Checked, refund_function: ToolServer) -> None:
+def test_run_sync_ends_at_awaiting_and_run_cancel(
+    local_mode: dict[str, Any], checked: Checked, refund_function: ToolServer
+) -> None:
+    before = len(refund_function.requests)
+
     async def go() -> tuple[Any, Any, Any]:
         async with acp(local_mode, checked) as client:
-            started = await client.run_async("Refund order 8", agent="chat")
-            await until_awaiting(client, started.run_id)
+            started = await client.run_sync("Refund order 8", agent="chat")  # answers once the run awaits
             cancelled = await client.run_cancel(run_id=started.run_id)
             return started, cancelled, await client.run_status(run_id=started.run_id)
 
     started, cancelled, final = run(go())
+    assert started.status == RunStatus.AWAITING and started.await_request is not None
     assert cancelled.run_id == started.run_id
     assert cancelled.status in (RunStatus.CANCELLING, RunStatus.CANCELLED)
     assert final.status == RunStatus.CANCELLED and final.finished_at is not None
     assert ("POST", f"/runs/{started.run_id}/cancel", "Run") in checked.validated
+    assert len(refund_function.requests) == before  # the awaited call never ran
