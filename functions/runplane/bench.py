@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .local.gateway import authorize, lambda_invoker
 from .local.http import proxy_event
 
 # Before any runplane/Powertools import: handlers log JSON to stdout, which would garble the report.
@@ -71,17 +72,28 @@ ANSWER_SCHEMA: dict[str, Any] = {
 
 class Bench:
     def __init__(self, emulator: Any) -> None:
+        from .handlers import wiring
+
         self.emulator = emulator
         self.lam = emulator.client("lambda")
         self.sfn = emulator.client("stepfunctions")
+        _, self.key = wiring.keys().create(CLUSTER, name="bench", created_by="bench")
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        event = proxy_event(method, path, body=json.dumps(body) if body is not None else None, stage="bench")
-        resp = self.lam.invoke(FunctionName=self.emulator.names.function("api"), Payload=json.dumps(event))
-        raw = resp["Payload"].read()
-        if resp.get("FunctionError"):
-            raise RuntimeError(f"the api function failed: {raw[:500]!r}")
-        payload = json.loads(raw)
+        """Through the authorizer and the API function, as API Gateway calls them."""
+        event = proxy_event(
+            method,
+            path,
+            body=json.dumps(body) if body is not None else None,
+            headers={"content-type": ["application/json"], "authorization": [self.key]},
+            stage="bench",
+        )
+        invoke = lambda_invoker(self.lam)
+        payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
+        if payload is None:
+            payload, errored = invoke(self.emulator.names.function("api"), event)
+            if errored:
+                raise RuntimeError(f"the api function failed: {str(payload)[:500]}")
         return int(payload["statusCode"]), json.loads(payload.get("body") or "null")
 
     def create_run(self, body: dict[str, Any]) -> str:

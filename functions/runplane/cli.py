@@ -173,9 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--stack", help="the deployed stack's name (its TableName output is used)")
     where.add_argument("--table", help="the runs table's name, instead of --stack")
     create.add_argument("--kind", choices=["cluster", "consumer", "machine", "admin"], default="cluster")
-    create.add_argument(
-        "--cluster", default="default", help="the key's cluster, created if missing"
-    )
+    create.add_argument("--cluster", default="default", help="the key's cluster, created if missing")
     create.add_argument("--name", default="created with runplane keys create")
     create.add_argument("--region", default=None, help="AWS region (default: your AWS configuration's)")
     create.add_argument("--json", action="store_true", help="print {id, key, clusterId, kind} as JSON")

@@ -44,6 +44,10 @@ class Settings(BaseModel):
     keyless_loopback_cluster: str | None = None
     # Tool results longer than this are summarized (callSummarization) or truncated for the model.
     max_tool_result_chars: int = Field(default=10_000, ge=100)
+    # Inferable services: a queued call no machine has taken is queued again until it is this old.
+    service_pending_seconds: int = Field(default=3600, ge=1)
+    # How long GET /clusters/{c}/calls (a service's poll) waits for calls (API Gateway allows 29 s).
+    call_poll_wait_seconds: int = Field(default=20, ge=0, le=25)
     # Messages larger than this go to S3 (DynamoDB items are capped at 400 KB).
     inline_message_bytes: int = Field(default=200_000, ge=1_000)
 

@@ -41,15 +41,37 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The service name of runplane's own functions (builtins and the function registry) in Inferable's
+# ``{service, function}`` references; a service's function ``F`` of service ``S`` is named ``S_F``.
+RUNPLANE_SERVICE = "runplane"
+
+
 class FunctionReference(Strict):
-    """Inferable's ``{service, function}`` reference; runplane functions live in one namespace."""
+    """Inferable's ``{service, function}`` reference."""
 
     function: str = Field(pattern=FUNCTION_NAME_PATTERN)
-    service: str | None = None
+    service: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def service_function_name(service: str, function: str) -> str:
+    """The name (and tool name) of function ``function`` of Inferable service ``service``."""
+    return f"{service}_{function}"
 
 
 def function_name(ref: str | FunctionReference) -> str:
-    return ref if isinstance(ref, str) else ref.function
+    """A reference → the function's name: ``{service: "runplane", function: F}`` (or a plain ``F``)
+    is runplane's own ``F``; ``{service: S, function: F}`` is the service function ``S_F``."""
+    if isinstance(ref, str):
+        return ref
+    if ref.service in (None, RUNPLANE_SERVICE):
+        return ref.function
+    return service_function_name(ref.service, ref.function)
+
+
+def mock_key(key: str) -> str:
+    """Test mocks are keyed ``<service>_<function>``; runplane's own functions may also be keyed plainly."""
+    prefix = f"{RUNPLANE_SERVICE}_"
+    return key[len(prefix) :] if key.startswith(prefix) else key
 
 
 class OnStatusChange(Strict):
@@ -134,6 +156,7 @@ class CreateRunRequest(Strict):
     input: dict[str, Any] | None = Field(
         default=None, description="Checked against the configuration's inputSchema, merged into the prompt."
     )
+    template: dict[str, Any] | None = Field(default=None, description="Deprecated by Inferable; refused.")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -154,6 +177,13 @@ class CreateRunRequest(Strict):
         if self.config_id is not None and self.config is not None and self.config.id != self.config_id:
             raise ValueError("'configId' and 'config.id' name different run configurations")
         return self
+
+    @field_validator("template")
+    @classmethod
+    def _no_template(cls, value: dict[str, Any] | None) -> None:
+        if value is not None:
+            raise ValueError("'template' is deprecated in Inferable's API and runplane does not support it")
+        return None
 
     @field_validator("metadata")
     @classmethod
@@ -220,6 +250,8 @@ class Run(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     turns: int = 0
     executions: int = 1
+    feedback_comment: str | None = None
+    feedback_score: float | None = None
     # Status changes after creation: {sequence, status, previousStatus, at}, oldest first.
     history: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -258,6 +290,9 @@ class RunView(BaseModel):
     attached_functions: list[str] | None = Field(default=None, alias="attachedFunctions")
     pending_approvals: list[PendingApproval] = Field(default_factory=list, alias="pendingApprovals")
     cancel_reason: str | None = Field(default=None, alias="cancelReason")
+    user_id: str | None = Field(default=None, alias="userId")
+    feedback_comment: str | None = Field(default=None, alias="feedbackComment")
+    feedback_score: float | None = Field(default=None, alias="feedbackScore")
     config_id: str | None = Field(default=None, alias="configId")
     config_version: int | None = Field(default=None, alias="configVersion")
     model_config = ConfigDict(populate_by_name=True)
@@ -281,6 +316,8 @@ class RunView(BaseModel):
             interactive=run.interactive,
             attached_functions=run.attached_functions,
             cancel_reason=run.cancel_reason,
+            feedback_comment=run.feedback_comment,
+            feedback_score=run.feedback_score,
             config_id=run.config_id,
             config_version=run.config_version,
             pending_approvals=[
@@ -342,6 +379,7 @@ class Message(BaseModel):
     kind: Literal["human", "agent", "tool-result", "repair", "notice"]
     content: list[dict[str, Any]]
     created_at: str
+    id: str | None = None  # a client-chosen id (Inferable's createMessage)
 
 
 CallStatus = Literal[
@@ -394,6 +432,13 @@ class Call(BaseModel):
     created_at: str
     updated_at: str
     worker: str | None = None
+    # Inferable services: the service, stall retries, deliveries (each queued job carries its number).
+    service: str | None = None
+    retry_count_on_stall: int = 0
+    stalls: int = 0
+    delivery: int = 0
+    acknowledged_at: str | None = None
+    result_type: str | None = None
 
 
 CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
@@ -406,8 +451,9 @@ class ApprovalDecision(Strict):
 
 
 class FollowUpMessage(Strict):
+    id: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{26}$")
     message: str = Field(min_length=1, max_length=200_000)
-    type: Literal["human"] = "human"
+    type: Literal["human", "supervisor"] = "human"
 
 
 class CancelRequest(Strict):

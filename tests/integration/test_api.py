@@ -24,7 +24,7 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
         "name": "order check",
         "model": "claude-3-5-sonnet",
         "resultSchema": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
-        "attachedFunctions": [{"service": "default", "function": "getOrder"}, "searchOrders"],
+        "attachedFunctions": [{"service": "runplane", "function": "getOrder"}, "searchOrders"],
         "onStatusChange": {"webhook": "https://hooks.example.com/runplane"},
         "metadata": {"customer": "42", "env": "test"},
         "context": {"tenant": "acme", "limits": {"max": 3}},
@@ -88,49 +88,75 @@ def test_idempotent_create_by_client_id(harness: Any) -> None:
     assert harness.api("POST", f"/clusters/{other}/runs", {**body, "id": "order-run-0002"})[0] == 201
 
 
+def _next_cursor(headers: dict[str, str]) -> str | None:
+    """The cursor of the ``Link: <…?cursor=…>; rel="next"`` header, if there is a next page."""
+    from urllib.parse import parse_qs, urlparse
+
+    link = headers.get("link")
+    if not link:
+        return None
+    assert link.endswith('>; rel="next"'), link
+    return parse_qs(urlparse(link[1 : link.index(">")]).query)["cursor"][0]
+
+
 def test_list_newest_first_with_metadata_filters_and_cursor(harness: Any) -> None:
     cluster = harness.cluster()
     ids = []
-    for i in range(7):
+    for i in range(23):
         md = {"team": "a" if i % 2 == 0 else "b", "tier": "gold" if i < 4 else "silver"}
         ids.append(harness.create_run(cluster, {"initialPrompt": f"run {i}", "metadata": md}))
     for run_id in ids:
         harness.wait_run(cluster, run_id)
-    status, page = harness.api("GET", f"/clusters/{cluster}/runs", query={"limit": "3"})
-    assert status == 200
-    assert [r["id"] for r in page["runs"]] == ids[::-1][:3]
-    seen = [r["id"] for r in page["runs"]]
-    while page["nextCursor"]:
-        status, page = harness.api(
-            "GET", f"/clusters/{cluster}/runs", query={"limit": "3", "cursor": page["nextCursor"]}
+    status, page, headers = harness.api_with_headers("GET", f"/clusters/{cluster}/runs", query={"limit": "10"})
+    assert status == 200 and isinstance(page, list)
+    assert [r["id"] for r in page] == ids[::-1][:10]
+    assert set(page[0]) >= {"id", "name", "userId", "createdAt", "status", "test", "configId", "feedbackScore"}
+    seen = [r["id"] for r in page]
+    while cursor := _next_cursor(headers):
+        status, page, headers = harness.api_with_headers(
+            "GET", f"/clusters/{cluster}/runs", query={"limit": "10", "cursor": cursor}
         )
         assert status == 200
-        seen += [r["id"] for r in page["runs"]]
+        seen += [r["id"] for r in page]
     assert seen == ids[::-1]
     status, page = harness.api(
         "GET", f"/clusters/{cluster}/runs", query={"metadata.team": "a", "metadata.tier": "gold", "status": "done"}
     )
     assert status == 200
-    assert [r["id"] for r in page["runs"]] == [ids[2], ids[0]]
-    assert page["runs"][0]["metadata"] == {"team": "a", "tier": "gold"}
-    # filters with pagination: 4 team=a runs, 1 per page
-    got, cursor = [], None
+    assert [r["id"] for r in page] == [ids[2], ids[0]]
+    assert page[0]["metadata"] == {"team": "a", "tier": "gold"}
+    # Inferable's form: metadata=key:value
+    status, page = harness.api("GET", f"/clusters/{cluster}/runs", query={"metadata": "tier:gold"})
+    assert [r["id"] for r in page] == ids[3::-1]
+    assert harness.api("GET", f"/clusters/{cluster}/runs", query={"metadata": "tier"})[0] == 400
+    # filters with pagination: 12 team=a runs, 10 per page
+    got: list[str] = []
+    cursor = None
     while True:
-        query = {"metadata.team": "a", "limit": "1", **({"cursor": cursor} if cursor else {})}
-        status, page = harness.api("GET", f"/clusters/{cluster}/runs", query=query)
-        got += [r["id"] for r in page["runs"]]
-        cursor = page["nextCursor"]
-        if not cursor:
+        query = {"metadata.team": "a", "limit": "10", **({"cursor": cursor} if cursor else {})}
+        status, page, headers = harness.api_with_headers("GET", f"/clusters/{cluster}/runs", query=query)
+        got += [r["id"] for r in page]
+        if not (cursor := _next_cursor(headers)):
             break
-    assert got == [ids[6], ids[4], ids[2], ids[0]]
-    assert harness.api("GET", f"/clusters/{cluster}/runs", query={"status": "failed"})[1]["runs"] == []
+    assert got == ids[::-2]
+    assert harness.api("GET", f"/clusters/{cluster}/runs", query={"status": "failed"})[1] == []
+
+
+def test_list_test_filter(harness: Any) -> None:
+    cluster = harness.cluster()
+    plain = harness.create_run(cluster, {"initialPrompt": "x"})
+    tested = harness.create_run(cluster, {"initialPrompt": "y", "test": {"enabled": True}})
+    assert [r["id"] for r in harness.api("GET", f"/clusters/{cluster}/runs")[1]] == [plain]
+    only_tests = harness.api("GET", f"/clusters/{cluster}/runs", query={"test": "true"})[1]
+    assert [(r["id"], r["test"]) for r in only_tests] == [(tested, True)]
+    assert harness.api("GET", f"/clusters/{cluster}/runs", query={"configId": "cfg"})[1] == []
 
 
 def test_a_cursor_from_another_cluster_is_refused(harness: Any) -> None:
     a, b = harness.cluster(), harness.cluster()
-    for _ in range(2):
+    for _ in range(11):
         harness.create_run(a, {"initialPrompt": "x"})
-    cursor = harness.api("GET", f"/clusters/{a}/runs", query={"limit": "1"})[1]["nextCursor"]
+    cursor = _next_cursor(harness.api_with_headers("GET", f"/clusters/{a}/runs", query={"limit": "10"})[2])
     status, payload = harness.api("GET", f"/clusters/{b}/runs", query={"cursor": cursor})
     assert status == 400 and "cursor" in payload["message"]
 
@@ -188,14 +214,17 @@ def test_malformed_json_is_400(harness: Any, raw: str) -> None:
 def test_not_found(harness: Any) -> None:
     cluster = harness.cluster()
     assert harness.api("GET", f"/clusters/{cluster}/runs/nosuchrun")[0] == 404
-    status, payload = harness.api("GET", "/clusters/nosuchcluster/runs/nosuchrun")
+    status, payload = harness.api("GET", "/clusters/nosuchcluster/runs/nosuchrun", key=harness.keys[cluster])
     assert status == 404 and "cluster 'nosuchcluster'" in payload["message"]
-    assert harness.api("POST", "/clusters/nosuchcluster/runs", {"initialPrompt": "x"})[0] == 404
-    assert harness.api("GET", "/clusters/nosuchcluster/runs")[0] == 404
+    key = harness.keys[cluster]
+    assert harness.api("POST", "/clusters/nosuchcluster/runs", {"initialPrompt": "x"}, key=key)[0] == 404
+    assert harness.api("GET", "/clusters/nosuchcluster/runs", key=key)[0] == 404
     assert harness.api("GET", "/nowhere")[0] == 404
 
 
-@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "abc"}, {"limit": "1000"}, {"status": "sleeping"}])
+@pytest.mark.parametrize(
+    "query", [{"limit": "0"}, {"limit": "9"}, {"limit": "51"}, {"limit": "abc"}, {"status": "sleeping"}]
+)
 def test_bad_list_queries_are_400(harness: Any, query: dict[str, str]) -> None:
     cluster = harness.cluster("bad-bodies")
     status, payload = harness.api("GET", f"/clusters/{cluster}/runs", query=query)
@@ -222,7 +251,7 @@ def test_http_adapter_serves_the_api(harness: Any) -> None:
         got = http.get(f"/clusters/{cluster}/runs/{run_id}")
         assert got.status_code == 200 and got.json() == run
         listed = http.get(f"/clusters/{cluster}/runs", params={"metadata.via": "http"})
-        assert [r["id"] for r in listed.json()["runs"]] == [run_id]
+        assert [r["id"] for r in listed.json()] == [run_id]
         bad = http.post(f"/clusters/{cluster}/runs", content=b"{oops", headers={"content-type": "application/json"})
         assert bad.status_code == 400 and bad.json()["message"]
         assert http.get("/clusters/nope/runs/nosuchrun").status_code == 404

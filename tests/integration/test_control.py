@@ -1,4 +1,4 @@
-"""Cancel, follow-up messages, the timeline, and large tool results."""
+"""Cancel, follow-up messages, the run log, and large tool results."""
 
 from __future__ import annotations
 
@@ -104,7 +104,8 @@ def test_follow_up_message_continues_a_done_run(harness: Any) -> None:
     )
     assert run["result"] == {"message": "4"}
     status, body = harness.api("POST", f"/clusters/{cluster}/runs/{run['id']}/messages", {"message": "Times 3?"})
-    assert status == 202 and body["status"] == "running"
+    assert status == 201 and body is None
+    assert harness.get_run(cluster, run["id"])["status"] in ("running", "done")
     again = harness.wait_run(cluster, run["id"])
     assert again["status"] == "done" and again["result"] == {"message": "4 times 3 is 12"}
     kinds = [m.kind for m in harness.messages(cluster, run["id"])]
@@ -153,7 +154,7 @@ def test_failed_run_can_be_continued(harness: Any) -> None:
     script = {"modelScript": [{"error": "bad_request", "times": 1}]}  # the first attempt is rejected
     run = harness.run_to_end(cluster, {"initialPrompt": "x", "test": script})
     assert run["status"] == "failed"
-    assert harness.api("POST", f"/clusters/{cluster}/runs/{run['id']}/messages", {"message": "try again"})[0] == 202
+    assert harness.api("POST", f"/clusters/{cluster}/runs/{run['id']}/messages", {"message": "try again"})[0] == 201
     again = harness.wait_run(cluster, run["id"])
     assert again["status"] == "done" and again["failureReason"] is None
 
@@ -180,7 +181,7 @@ def test_timeline_in_order_and_paginated(harness: Any, tools: ToolServer) -> Non
         "POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call_id}/approval", {"approved": True, "reason": "ok"}
     )
     harness.wait_run(cluster, run_id)
-    status, page = harness.api("GET", f"/clusters/{cluster}/runs/{run_id}/timeline")
+    status, page = harness.api("GET", f"/clusters/{cluster}/runs/{run_id}/log")
     assert status == 200
     kinds = [(e["type"], e.get("status") or e.get("kind") or "") for e in page["entries"]]
     assert kinds == [
@@ -207,7 +208,7 @@ def test_timeline_in_order_and_paginated(harness: Any, tools: ToolServer) -> Non
     while True:
         _, part = harness.api(
             "GET",
-            f"/clusters/{cluster}/runs/{run_id}/timeline",
+            f"/clusters/{cluster}/runs/{run_id}/log",
             query={"limit": "5", **({"cursor": cursor} if cursor else {})},
         )
         seen += part["entries"]

@@ -148,8 +148,8 @@ def test_a_run_inherits_the_config_its_fields_override_and_input_joins_the_promp
     # The runs list filters by configuration.
     call(harness, "POST", f"/clusters/{cluster}/runs", {"initialPrompt": "unrelated"}, cluster=cluster)
     status, listed = call(harness, "GET", f"/clusters/{cluster}/runs", cluster=cluster, query={"configId": cid})
-    assert status == 200 and {r["id"] for r in listed["runs"]} == {run["id"], run2["id"]}
-    assert all(r["configId"] == cid for r in listed["runs"])
+    assert status == 200 and {r["id"] for r in listed} == {run["id"], run2["id"]}
+    assert all((r["configId"], r["configVersion"]) == (cid, 1) for r in listed)
 
 
 def test_a_run_is_pinned_to_the_version_it_used(harness: Any) -> None:

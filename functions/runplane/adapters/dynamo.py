@@ -10,6 +10,9 @@ function               CLUSTER#<cid>       FN#<name>
 call                   RUN#<cid>#<rid>     CALL#<toolUseId>
 run                    RUN#<cid>#<rid>     RUN          (GSI1: CLUSTER#<cid> / RUN#<createdAt>#<rid>)
 message                RUN#<cid>#<rid>     MSG#<index:06d>
+blob (a call's)        RUN#<cid>#<rid>     BLOB#<blobId>       (the bytes in S3)
+machine                CLUSTER#<cid>       MACHINE#<machineId>
+service                CLUSTER#<cid>       SERVICE#<name>
 =====================  ==================  =============================================
 
 Every status change increments the run's ``seq`` under a condition on the previous ``seq``; the
@@ -55,6 +58,8 @@ _ATTR = {
     "result_error": "resultError",
     "failure_reason": "failureReason",
     "cancel_reason": "cancelReason",
+    "feedback_comment": "feedbackComment",
+    "feedback_score": "feedbackScore",
     "config_id": "configId",
     "config_version": "configVersion",
     "agent_name": "agentName",
@@ -99,6 +104,7 @@ def run_to_item(run: Run) -> dict[str, Any]:
         "GSI1PK": cluster_pk(run.cluster_id),
         "GSI1SK": f"RUN#{run.created_at}#{run.id}",
         "type": "run",
+        "testRun": bool(run.test and run.test.get("enabled")),
     }
     for name, value in data.items():
         if value is None:
@@ -114,7 +120,7 @@ def run_to_item(run: Run) -> dict[str, Any]:
 def run_from_item(item: dict[str, Any]) -> Run:
     data: dict[str, Any] = {}
     for attr, value in item.items():
-        if attr in ("PK", "SK", "GSI1PK", "GSI1SK", "type"):
+        if attr in ("PK", "SK", "GSI1PK", "GSI1SK", "type", "testRun"):
             continue
         name = _FIELD.get(attr, attr)
         if name in JSON_FIELDS and isinstance(value, str):
@@ -206,11 +212,16 @@ class DynamoRunStore:
         metadata: dict[str, str],
         limit: int,
         cursor: str | None,
+        test: bool | None = None,
         config_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":pk": cluster_pk(cluster_id)}
         filters = []
+        if test is not None:
+            names["#test"] = "testRun"
+            values[":test"] = test
+            filters.append("#test = :test" if test else "(attribute_not_exists(#test) OR #test = :test)")
         if config_id is not None:
             names["#cfg"] = "configId"
             values[":cfg"] = config_id
@@ -303,6 +314,130 @@ class DynamoRunStore:
             raise
         return run_from_item(deserialize(resp["Attributes"]))
 
+    def set_run_fields(self, run: Run, **fields: Any) -> Run | None:
+        """Write fields that are not part of the status graph (feedback); None if the run is gone."""
+        from decimal import Decimal
+
+        sets = {_ATTR.get(k, k): (Decimal(str(v)) if isinstance(v, float) else v) for k, v in fields.items()}
+        names = {f"#a{i}": attr for i, attr in enumerate(sets)}
+        values = {f":a{i}": value for i, value in enumerate(sets.values())}
+        try:
+            resp = self._db.update_item(
+                TableName=self.table,
+                Key=_key(run_pk(run.cluster_id, run.id), "RUN"),
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets))),
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_serialize(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return run_from_item(deserialize(resp["Attributes"]))
+
+    def delete_run(self, run: Run) -> int:
+        """Delete the run and everything stored under it (messages, calls, blobs; their S3 objects).
+        The run item goes last, under a condition on its ``seq``: a run that moved meanwhile stays."""
+        pk = run_pk(run.cluster_id, run.id)
+        items = [deserialize(i) for i in self._query_prefix(pk, None)]
+        keys: list[str] = []
+        for item in items:
+            if item.get("blob"):
+                keys.append(str(item["blob"]))
+            if item.get("type") == "call":
+                call = Call.model_validate_json(item["data"])
+                if call.result_blob:
+                    keys.append(call.result_blob)
+            if item.get("type") == "blob":
+                keys.append(str(item["s3Key"]))
+        s3 = client("s3")
+        for key in keys:
+            s3.delete_object(Bucket=self.bucket, Key=key)
+        for item in items:
+            if item["SK"] != "RUN":
+                self._db.delete_item(TableName=self.table, Key=_key(pk, item["SK"]))
+        try:
+            self._db.delete_item(
+                TableName=self.table,
+                Key=_key(pk, "RUN"),
+                ConditionExpression="#seq = :seq",
+                ExpressionAttributeNames={"#seq": "seq"},
+                ExpressionAttributeValues=_serialize({":seq": run.seq}),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"run '{run.id}' changed while it was being deleted") from exc
+            raise
+        return len(items)
+
+    # -- machines and services (Inferable) ----------------------------------------------------
+    def put_machine(self, cluster_id: str, machine: dict[str, Any]) -> None:
+        item = {"PK": cluster_pk(cluster_id), "SK": f"MACHINE#{machine['id']}", "type": "machine", **machine}
+        self._db.put_item(TableName=self.table, Item=_serialize({k: v for k, v in item.items() if v is not None}))
+
+    def get_machine(self, cluster_id: str, machine_id: str) -> dict[str, Any] | None:
+        resp = self._db.get_item(
+            TableName=self.table, Key=_key(cluster_pk(cluster_id), f"MACHINE#{machine_id}"), ConsistentRead=True
+        )
+        return _strip(deserialize(resp["Item"])) if "Item" in resp else None
+
+    def list_machines(self, cluster_id: str) -> list[dict[str, Any]]:
+        return [_strip(deserialize(i)) for i in self._query_prefix(cluster_pk(cluster_id), "MACHINE#")]
+
+    def put_service(self, cluster_id: str, service: dict[str, Any]) -> None:
+        item = {"PK": cluster_pk(cluster_id), "SK": f"SERVICE#{service['name']}", "type": "service", **service}
+        self._db.put_item(TableName=self.table, Item=_serialize({k: v for k, v in item.items() if v is not None}))
+
+    def get_service(self, cluster_id: str, name: str) -> dict[str, Any] | None:
+        resp = self._db.get_item(
+            TableName=self.table, Key=_key(cluster_pk(cluster_id), f"SERVICE#{name}"), ConsistentRead=True
+        )
+        return _strip(deserialize(resp["Item"])) if "Item" in resp else None
+
+    def list_services(self, cluster_id: str) -> list[dict[str, Any]]:
+        return [_strip(deserialize(i)) for i in self._query_prefix(cluster_pk(cluster_id), "SERVICE#")]
+
+    def touch(self, cluster_id: str, sk: str, at: str, **fields: Any) -> None:
+        """Record that a machine or service was seen (``lastPingAt``, and e.g. its ip)."""
+        sets = {"lastPingAt": at, **{k: v for k, v in fields.items() if v is not None}}
+        names = {f"#a{i}": attr for i, attr in enumerate(sets)}
+        values = {f":a{i}": value for i, value in enumerate(sets.values())}
+        try:
+            self._db.update_item(
+                TableName=self.table,
+                Key=_key(cluster_pk(cluster_id), sk),
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets))),
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_serialize(values),
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    # -- call blobs (Inferable) ---------------------------------------------------------------
+    def put_call_blob(self, cluster_id: str, run_id: str, blob: dict[str, Any], data: bytes) -> None:
+        key = f"runs/{cluster_id}/{run_id}/blobs/{blob['id']}"
+        client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=str(blob["type"]))
+        fields = {("mimeType" if k == "type" else k): v for k, v in blob.items()}
+        item = {"PK": run_pk(cluster_id, run_id), "SK": f"BLOB#{blob['id']}", "type": "blob", "s3Key": key, **fields}
+        self._db.put_item(TableName=self.table, Item=_serialize({k: v for k, v in item.items() if v is not None}))
+
+    def call_blobs(self, cluster_id: str, run_id: str) -> list[dict[str, Any]]:
+        return [_blob(deserialize(i)) for i in self._query_prefix(run_pk(cluster_id, run_id), "BLOB#")]
+
+    def get_call_blob(self, cluster_id: str, run_id: str, blob_id: str) -> tuple[dict[str, Any], bytes] | None:
+        resp = self._db.get_item(
+            TableName=self.table, Key=_key(run_pk(cluster_id, run_id), f"BLOB#{blob_id}"), ConsistentRead=True
+        )
+        if "Item" not in resp:
+            return None
+        item = _blob(deserialize(resp["Item"]))
+        body = client("s3").get_object(Bucket=self.bucket, Key=item.pop("s3Key"))["Body"].read()
+        return item, bytes(body)
+
     # -- conversation -----------------------------------------------------------------------
     def messages(self, run: Run) -> list[Message]:
         out: list[Message] = []
@@ -328,6 +463,7 @@ class DynamoRunStore:
                         kind=item["kind"],
                         content=content,
                         created_at=item["createdAt"],
+                        id=item.get("id"),
                     )
                 )
             if "LastEvaluatedKey" not in resp:
@@ -365,6 +501,8 @@ class DynamoRunStore:
             "kind": message.kind,
             "createdAt": message.created_at,
         }
+        if message.id:
+            item["id"] = message.id
         if len(body) > self.inline_limit:
             key = f"runs/{run.cluster_id}/{run.id}/messages/{message.index:06d}.json"
             client("s3").put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json")
@@ -455,12 +593,12 @@ class DynamoRunStore:
     def get_blob(self, key: str) -> bytes:
         return bytes(client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
-    def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+    def _query_prefix(self, pk: str, prefix: str | None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
-            "ExpressionAttributeValues": _serialize({":pk": pk, ":p": prefix}),
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)" if prefix else "PK = :pk",
+            "ExpressionAttributeValues": _serialize({":pk": pk, ":p": prefix} if prefix else {":pk": pk}),
             "ConsistentRead": True,
         }
         while True:
@@ -469,6 +607,16 @@ class DynamoRunStore:
             if "LastEvaluatedKey" not in resp:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _blob(item: dict[str, Any]) -> dict[str, Any]:
+    out = _strip(item)
+    out["type"] = out.pop("mimeType", None)
+    return out
+
+
+def _strip(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("PK", "SK", "type")}
 
 
 def _call_item(call: Call) -> dict[str, Any]:

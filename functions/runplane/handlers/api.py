@@ -5,6 +5,7 @@ This module must not import ``anthropic`` (cold start): it only stores runs and 
 
 import json
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 from .. import access
 from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
+from ..logic import contract
+from ..logic.services import Gone
 from ..schemas import (
     CALL_ID_PATTERN,
     FUNCTION_NAME_PATTERN,
@@ -26,17 +29,14 @@ from ..schemas import (
     CreateClusterRequest,
     CreatedRun,
     CreateRunRequest,
-    FollowUpMessage,
     JobHeartbeat,
     JobPoll,
     JobResult,
-    RunList,
-    RunSummaryView,
     RunView,
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import wiring
+from . import inferable, serial, wiring
 from .keys_routes import router as keys_router
 from .run_configs import router as run_configs_router
 
@@ -44,6 +44,7 @@ logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
 app.include_router(keys_router)
+app.include_router(inferable.router)
 app.include_router(run_configs_router)  # /clusters/{clusterId}/run-configs (handlers/run_configs.py)
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
@@ -65,18 +66,21 @@ def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response:
 # -- clusters ---------------------------------------------------------------------------------
 @app.post("/clusters")
 def create_cluster(body: CreateClusterRequest) -> Response[Cluster]:
+    _require(None, "admin")
     cluster, created = wiring.run_service().create_cluster(body)
     return _json(201 if created else 200, cluster)
 
 
 @app.get("/clusters/<clusterId>")
 def get_cluster(clusterId: ClusterId) -> Response[Cluster]:
+    _require(clusterId, "keys")  # its own cluster key, or an admin key
     return _json(200, wiring.run_service().require_cluster(clusterId))
 
 
 # -- runs -------------------------------------------------------------------------------------
 @app.post("/clusters/<clusterId>/runs")
 def create_run(clusterId: ClusterId, body: CreateRunRequest) -> Response[CreatedRun]:
+    _require(clusterId, "runs")
     run, created = wiring.run_service().create_run(clusterId, body)
     logger.info("run stored", run_id=run.id, cluster_id=clusterId, new_run=created)
     return _json(201, CreatedRun(id=run.id))
@@ -84,6 +88,7 @@ def create_run(clusterId: ClusterId, body: CreateRunRequest) -> Response[Created
 
 @app.get("/clusters/<clusterId>/runs/<runId>")
 def get_run(clusterId: ClusterId, runId: RunId) -> Response[RunView]:
+    _require(clusterId, "runs")
     return _json(200, _view(wiring.run_service().get_run(clusterId, runId)))
 
 
@@ -91,31 +96,31 @@ def _view(run: Any) -> RunView:
     return RunView.of(run, wiring.run_service().pending_approvals(run))
 
 
-@app.post("/clusters/<clusterId>/runs/<runId>/messages")
-def send_message(clusterId: ClusterId, runId: RunId, body: FollowUpMessage) -> Response[RunView]:
-    return _json(202, _view(wiring.run_service().send_message(clusterId, runId, body.message)))
-
-
 @app.post("/clusters/<clusterId>/runs/<runId>/cancel")
 def cancel_run(clusterId: ClusterId, runId: RunId) -> Response[RunView]:
+    _require(clusterId, "runs")
     raw = app.current_event.body
     reason = CancelRequest.model_validate_json(raw).reason if raw and raw.strip() else None
     return _json(200, _view(wiring.run_service().cancel(clusterId, runId, reason)))
 
 
-@app.get("/clusters/<clusterId>/runs/<runId>/timeline")
-def get_timeline(
+@app.get("/clusters/<clusterId>/runs/<runId>/log")
+def get_log(
     clusterId: ClusterId,
     runId: RunId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response[dict[str, Any]]:
+    """runplane's entry log of a run (messages, calls, approvals, status changes); Inferable's
+    ``/timeline`` is in ``handlers.inferable``."""
+    _require(clusterId, "runs")
     entries, next_cursor = wiring.run_service().timeline(clusterId, runId, cursor, limit)
     return _json(200, {"entries": entries, "nextCursor": next_cursor})
 
 
 @app.post("/clusters/<clusterId>/runs/<runId>/calls/<callId>/approval")
 def decide_call(clusterId: ClusterId, runId: RunId, callId: CallId, body: ApprovalDecision) -> Response[CallView]:
+    _require(clusterId, "runs")
     call = wiring.run_service().decide(
         clusterId, runId, callId, approved=body.approved, reason=body.reason, edited_input=body.input
     )
@@ -125,6 +130,7 @@ def decide_call(clusterId: ClusterId, runId: RunId, callId: CallId, body: Approv
 # -- functions --------------------------------------------------------------------------------
 @app.put("/clusters/<clusterId>/functions/<name>")
 def put_function(clusterId: ClusterId, name: FunctionName, body: FunctionDefinition) -> Response[FunctionRecord]:
+    _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
     record, created = wiring.functions().put(clusterId, name, body)
     if record.kind == "worker":
@@ -134,12 +140,14 @@ def put_function(clusterId: ClusterId, name: FunctionName, body: FunctionDefinit
 
 @app.get("/clusters/<clusterId>/functions/<name>")
 def get_function(clusterId: ClusterId, name: FunctionName) -> Response[FunctionRecord]:
+    _require(clusterId, "cluster")
     wiring.run_service().require_cluster(clusterId)
     return _json(200, wiring.functions().get(clusterId, name))
 
 
 @app.get("/clusters/<clusterId>/functions")
 def list_functions(clusterId: ClusterId) -> Response[dict[str, Any]]:
+    _require(clusterId, "cluster")
     wiring.run_service().require_cluster(clusterId)
     records = wiring.functions().list(clusterId)
     return _json(200, {"functions": [r.model_dump(mode="json", by_alias=True) for r in records]})
@@ -147,6 +155,7 @@ def list_functions(clusterId: ClusterId) -> Response[dict[str, Any]]:
 
 @app.delete("/clusters/<clusterId>/functions/<name>")
 def delete_function(clusterId: ClusterId, name: FunctionName) -> Response[None]:
+    _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
     wiring.functions().delete(clusterId, name)
     return Response(status_code=204, body=None)
@@ -155,6 +164,7 @@ def delete_function(clusterId: ClusterId, name: FunctionName) -> Response[None]:
 # -- worker jobs --------------------------------------------------------------------------------
 @app.post("/clusters/<clusterId>/jobs/poll")
 def poll_jobs(clusterId: ClusterId, body: JobPoll) -> Response[dict[str, Any]]:
+    _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
     jobs = wiring.jobs().poll(clusterId, body.functions, body.worker, body.wait_seconds, body.max_jobs)
     return _json(200, {"jobs": jobs})
@@ -162,12 +172,14 @@ def poll_jobs(clusterId: ClusterId, body: JobPoll) -> Response[dict[str, Any]]:
 
 @app.post("/clusters/<clusterId>/runs/<runId>/calls/<callId>/heartbeat")
 def heartbeat_job(clusterId: ClusterId, runId: RunId, callId: CallId, body: JobHeartbeat) -> Response[None]:
+    _require(clusterId, "machine")
     wiring.jobs().heartbeat(clusterId, runId, callId, body.worker)
     return Response(status_code=204, body=None)
 
 
 @app.post("/clusters/<clusterId>/runs/<runId>/calls/<callId>/result")
 def complete_job(clusterId: ClusterId, runId: RunId, callId: CallId, body: JobResult) -> Response[CallView]:
+    _require(clusterId, "machine")
     call = wiring.jobs().complete(clusterId, runId, callId, body.worker, result=body.result, error=body.error)
     return _json(200, CallView.of(call))
 
@@ -176,31 +188,46 @@ def complete_job(clusterId: ClusterId, runId: RunId, callId: CallId, body: JobRe
 def list_runs(
     clusterId: ClusterId,
     status: Annotated[RunStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int, Query(ge=10, le=50)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    test: Annotated[str | None, Query(max_length=8)] = None,
+    metadata: Annotated[str | None, Query(max_length=2200)] = None,
     configId: Annotated[str | None, Query(max_length=128)] = None,
-) -> Response[RunList]:
+    userId: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response[list[dict[str, Any]]]:
+    """Inferable's listRuns: an array, newest first; the next page's address is in ``Link``.
+
+    Filters: ``status``, ``test`` (``true``: test runs only; otherwise runs that are not tests),
+    ``metadata=key:value`` (Inferable's form) and ``metadata.<key>=<value>`` (any number of keys).
+    ``configId``: runs of that run configuration. ``userId`` is accepted; runplane has no users yet,
+    so it matches no runs."""
+    _require(clusterId, "runs")
     params = app.current_event.query_string_parameters or {}
-    metadata = {k.removeprefix("metadata."): v for k, v in params.items() if k.startswith("metadata.")}
+    filters = {k.removeprefix("metadata."): v for k, v in params.items() if k.startswith("metadata.")}
+    if metadata is not None:
+        key, sep, value = metadata.partition(":")
+        if not sep or not key or not value:
+            raise InvalidRequest("use metadata=<key>:<value>", field="metadata")
+        filters[key] = value
     runs, next_cursor = wiring.run_service().list_runs(
-        clusterId, status=status, metadata=metadata, limit=limit, cursor=cursor, config_id=configId
+        clusterId,
+        status=status,
+        metadata=filters,
+        limit=limit,
+        cursor=cursor,
+        test=test == "true",
+        config_id=configId,
     )
-    views = [
-        RunSummaryView(
-            id=r.id,
-            name=r.name,
-            status=r.status,
-            metadata=r.metadata,
-            model=RunView.of(r).model,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            test=bool(r.test and r.test.get("enabled")),
-            config_id=r.config_id,
-            config_version=r.config_version,
-        )
-        for r in runs
-    ]
-    return _json(200, RunList(runs=views, next_cursor=next_cursor))
+    if userId is not None:
+        runs = []
+    views = [contract.run_list_item(r, RunView.of(r).model) for r in runs]
+    headers = {}
+    if next_cursor:
+        query = {k: v for k, v in params.items() if k != "cursor"}
+        query["cursor"] = next_cursor
+        path = app.current_event.request_context.path or app.current_event.path
+        headers["Link"] = f'<{path}?{urlencode(query)}>; rel="next"'
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=views, headers=headers)
 
 
 # -- errors: a 4xx naming the field and the problem, never a stack trace -----------------------
@@ -252,6 +279,11 @@ def _forbidden(exc: access.Forbidden) -> Response:
     return _json(403, {"message": str(exc)})
 
 
+@app.exception_handler(Gone)
+def _gone(exc: Gone) -> Response:
+    return _json(410, {"message": str(exc)})
+
+
 @app.exception_handler(NotFound)
 def _not_found(exc: NotFound) -> Response:
     return _json(404, {"message": str(exc)})
@@ -287,4 +319,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "body": json.dumps({"message": str(exc)}),
             "isBase64Encoded": False,
         }
-    return app.resolve(event, context)
+    with serial.one_request():
+        return app.resolve(event, context)

@@ -22,6 +22,7 @@ from ..logic.jobs import JobService
 from ..logic.keys import KeyService
 from ..logic.run_configs import RunConfigService
 from ..logic.runs import RunService
+from ..logic.services import ServiceCalls
 
 
 @lru_cache(maxsize=1)
@@ -70,6 +71,18 @@ def jobs() -> JobService:
 
 
 @lru_cache(maxsize=1)
+def services() -> ServiceCalls:
+    return ServiceCalls(
+        store(),
+        executions(),
+        job_queues(),
+        call_steps(),
+        functions(),
+        poll_wait_seconds=settings().call_poll_wait_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
 def agent_steps() -> AgentSteps:
     # Imported here: the agent loop (and jsonschema) is only needed by the agent-step function.
     from ..llm.base import ModelClient
@@ -95,8 +108,19 @@ def event_sink() -> EventBridgeSink:
 
 
 def reset() -> None:
-    builders = (store, executions, job_queues, functions, call_steps, run_service, jobs, agent_steps, event_sink, keys)
-    for cached in builders:
+    for cached in (
+        store,
+        executions,
+        job_queues,
+        functions,
+        call_steps,
+        run_service,
+        jobs,
+        services,
+        agent_steps,
+        event_sink,
+        keys,
+    ):
         cached.cache_clear()
     for cached in (config_store, run_configs):
         cached.cache_clear()

@@ -19,6 +19,7 @@ from .emulator import _Context
 
 is_acp_path = resources.is_acp_path
 
+
 class StreamingAcpFunction:
     """Calls the ACP function's streaming handler in-process and streams its answer over HTTP."""
 

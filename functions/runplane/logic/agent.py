@@ -233,6 +233,8 @@ class AgentSteps:
                 call.requires_approval = fn.requires_approval
                 call.timeout_seconds = fn.timeout_seconds
                 call.approval_timeout_seconds = fn.approval_timeout_seconds
+                call.service = fn.service
+                call.retry_count_on_stall = fn.retry_count_on_stall
                 problems = validation_errors(fn.input_schema, args)
                 if problems:
                     call.status = "failed"

@@ -32,7 +32,15 @@ def call_mode(call: Call) -> str:
         return "done"
     if call.status == "pending" and call.requires_approval:
         return "approval"
+    if call.kind == "service" and not call.mocked:
+        return "service"
     return "worker" if call.kind == "worker" and not call.mocked else "direct"
+
+
+def service_queue(service: str) -> str:
+    """The job queue key of an Inferable service: one queue per (cluster, service), which its machines
+    poll (function names cannot contain ':', so this never names a function's own queue)."""
+    return f"service:{service}"
 
 
 def heartbeat_seconds(timeout: int) -> int:
@@ -49,6 +57,7 @@ def descriptor(call: Call, queue_url: str = "") -> dict[str, Any]:
         "approvalTimeout": call.approval_timeout_seconds,
         "heartbeat": heartbeat_seconds(call.timeout_seconds),
         "queueUrl": queue_url,
+        "delivery": call.delivery,
     }
 
 
@@ -80,6 +89,8 @@ class CallSteps:
 
     def descriptor(self, call: Call) -> dict[str, Any]:
         mode = call_mode(call)
+        if mode == "service":
+            return descriptor(call, self.queues.queue_url(call.cluster_id, service_queue(str(call.service))))
         return descriptor(call, self.queues.queue_url(call.cluster_id, call.function) if mode == "worker" else "")
 
     def _load(self, cluster_id: str, run_id: str, call_id: str) -> tuple[Run, Call]:
@@ -132,6 +143,10 @@ class CallSteps:
 
     def finish(self, call: Call, result: Any) -> Call:
         """Store a successful result (large ones in S3); the call must be running."""
+        return self._set(call, {"running"}, **self.result_fields(call, result))
+
+    def result_fields(self, call: Call, result: Any) -> dict[str, Any]:
+        """The fields of a succeeded call (a result over the inline limit goes to S3 first)."""
         text = json.dumps(result, separators=(",", ":"), default=str)
         fields: dict[str, Any] = {"status": "succeeded", "result_chars": len(text)}
         if len(text) > INLINE_RESULT_BYTES:
@@ -139,7 +154,7 @@ class CallSteps:
             fields["result_blob"] = self.store.put_blob(key, text.encode())
         else:
             fields["result"] = result
-        return self._set(call, {"running"}, **fields)
+        return fields
 
     def _set(self, call: Call, expected: set[str], **fields: Any) -> Call:
         try:
@@ -157,13 +172,47 @@ class CallSteps:
 
     # -- failures and timeouts (the Map iteration's Catch) ------------------------------------
     def call_failed(self, cluster_id: str, run_id: str, call_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
-        _, call = self._load(cluster_id, run_id, call_id)
+        run, call = self._load(cluster_id, run_id, call_id)
         name = str((error or {}).get("Error", "Error"))
+        if call.kind == "service" and name == "States.Timeout" and call.status in ("pending", "approved", "running"):
+            return self._service_timeout(run, call)
         if name in ("States.Timeout", "States.HeartbeatTimeout"):
             fields = {"status": "timed_out", "error": f"the call did not finish within {call.timeout_seconds} s"}
         else:
             fields = {"status": "failed", "error": f"the call failed ({name})"}
         return descriptor(self._set(call, set(_open_statuses()), **fields))
+
+    def _service_timeout(self, run: Run, call: Call) -> dict[str, Any]:
+        """A service call's wait ran out. Acknowledged (running) and not answered: a stall, queued again
+        while ``retryCountOnStall`` allows, then a failure the model sees. Never acknowledged: queued
+        again (no machine has taken it yet) until ``service_pending_seconds`` have passed."""
+        again = "approved" if call.approval is not None and call.approval.approved else "pending"
+        if run.status == RunStatus.CANCELLED:
+            return descriptor(self._set(call, set(_open_statuses()), status="cancelled", task_token=None))
+        if call.status == "running":
+            if call.stalls < call.retry_count_on_stall:
+                retried = self._set(
+                    call,
+                    {"running"},
+                    status=again,
+                    stalls=call.stalls + 1,
+                    delivery=call.delivery + 1,
+                    task_token=None,
+                    worker=None,
+                    acknowledged_at=None,
+                )
+                return self.descriptor(retried)
+            tries = call.stalls + 1
+            error = (
+                f"the call stalled: service '{call.service}' acknowledged it but sent no result within "
+                f"{call.timeout_seconds} s ({tries} attempt{'s' if tries != 1 else ''})"
+            )
+            return descriptor(self._set(call, {"running"}, status="timed_out", error=error, task_token=None))
+        waited = (datetime.now(UTC) - datetime.fromisoformat(call.created_at.replace("Z", "+00:00"))).total_seconds()
+        if waited + call.timeout_seconds <= self.settings.service_pending_seconds:
+            return self.descriptor(self._set(call, {call.status}, delivery=call.delivery + 1))
+        error = f"no machine of service '{call.service}' took the call within {int(waited)} s"
+        return descriptor(self._set(call, {call.status}, status="timed_out", error=error, task_token=None))
 
     # -- approvals ----------------------------------------------------------------------------
     def await_approval(self, cluster_id: str, run_id: str, call_id: str, token: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import Settings
-from ..errors import InvalidRequest, NotFound
+from ..errors import Conflict, InvalidRequest, NotFound
 from ..ports import RunStore
 from ..timeutil import now_iso
 from ..tools.builtins import BUILTINS, builtin_functions
@@ -42,6 +42,10 @@ class FunctionService:
             except UnsafeUrl as exc:
                 raise InvalidRequest(str(exc), field="target.url") from None
         existing = self.store.get_function(cluster_id, name)
+        if existing is not None and existing.kind == "service":
+            raise Conflict(
+                f"'{name}' is a function of Inferable service '{existing.service}'; register it with POST /machines"
+            )
         now = now_iso()
         record = FunctionRecord(
             name=name,
@@ -72,6 +76,14 @@ class FunctionService:
             own.setdefault(builtin.name, builtin)
         return [own[name] for name in sorted(own)]
 
+    def service_functions(self, cluster_id: str, service: str | None = None) -> list[FunctionRecord]:
+        """The functions Inferable services registered (of one service, or of all)."""
+        return [
+            f
+            for f in self.store.list_functions(cluster_id)
+            if f.kind == "service" and (service is None or f.service == service)
+        ]
+
     def delete(self, cluster_id: str, name: str) -> None:
         if not self.store.delete_function(cluster_id, name):
             raise NotFound(f"function '{name}' not found in cluster '{cluster_id}'")
@@ -79,7 +91,7 @@ class FunctionService:
     def resolve_attached(self, cluster_id: str, names: list[str] | None, strict: bool = True) -> list[FunctionRecord]:
         """The functions a run may call: all (absent) or exactly the named ones. An unknown name is a
         400 when the run is created (``strict``) and is skipped later (the function was deleted)."""
-        available = {f.name: f for f in self.list(cluster_id)}
+        available = {f.name: f for f in self.list(cluster_id) if not f.private}
         if names is None:
             return list(available.values())
         unknown = [n for n in names if n not in available]

@@ -11,9 +11,19 @@ from ..config import Settings
 from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
 from ..ids import ulid
 from ..ports import Executions, RunStore
-from ..schemas import Call, Cluster, CreateClusterRequest, CreateRunRequest, Message, Run, function_name
+from ..schemas import (
+    Call,
+    Cluster,
+    CreateClusterRequest,
+    CreateRunRequest,
+    Message,
+    Run,
+    function_name,
+    mock_key,
+)
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
+from . import contract
 from .calls import CallSteps
 from .functions import FunctionService
 from .naming import name_from_prompt
@@ -35,6 +45,15 @@ def _check_size(body: CreateRunRequest) -> None:
             f"(largest field: '{largest}', {sizes[largest]} bytes)",
             field=largest,
         )
+
+
+def _test_options(body: CreateRunRequest) -> dict[str, Any] | None:
+    if body.test is None:
+        return None
+    test = body.test.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if test.get("mocks"):  # keyed <service>_<function>; runplane's own functions by name too
+        test["mocks"] = {mock_key(k): v for k, v in test["mocks"].items()}
+    return test
 
 
 def request_hash(body: CreateRunRequest) -> str:
@@ -135,7 +154,7 @@ class RunService:
             reasoning_traces=body.reasoning_traces,
             call_summarization=body.call_summarization,
             interactive=body.interactive,
-            test=body.test.model_dump(mode="json", by_alias=True, exclude_none=True) if body.test else None,
+            test=_test_options(body),
             config=body.config.model_dump(mode="json", exclude_none=True) if body.config else None,
             config_id=config.id if config else None,
             config_version=config.version if config else None,
@@ -171,19 +190,62 @@ class RunService:
         metadata: dict[str, str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        test: bool | None = None,
         config_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         self.require_cluster(cluster_id)
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRequest(f"'limit' must be between 1 and {MAX_LIST_LIMIT}", field="limit")
-        if config_id is not None:
-            return self.store.list_runs(
-                cluster_id, status=status, metadata=metadata or {}, limit=limit, cursor=cursor, config_id=config_id
-            )
-        return self.store.list_runs(cluster_id, status=status, metadata=metadata or {}, limit=limit, cursor=cursor)
+        return self.store.list_runs(
+            cluster_id,
+            status=status,
+            metadata=metadata or {},
+            limit=limit,
+            cursor=cursor,
+            test=test,
+            config_id=config_id,
+        )
+
+    def feedback(self, cluster_id: str, run_id: str, comment: str | None, score: float | None) -> Run:
+        run = self.get_run(cluster_id, run_id)
+        updated = self.store.set_run_fields(run, feedback_comment=comment, feedback_score=score)
+        if updated is None:
+            raise NotFound(f"run '{run_id}' not found in cluster '{cluster_id}'")
+        return updated
+
+    def delete_run(self, cluster_id: str, run_id: str) -> None:
+        """Delete a finished run and everything it owns; a run still going → Conflict."""
+        run = self.get_run(cluster_id, run_id)
+        if run.status not in TERMINAL:
+            raise Conflict(f"run '{run_id}' is {run.status}: cancel it or let it finish before deleting it")
+        try:
+            self.store.delete_run(run)
+        except ConcurrentUpdate:
+            raise Conflict(f"run '{run_id}' changed while it was being deleted; try again") from None
+
+    def message_views(self, cluster_id: str, run_id: str) -> list[dict[str, Any]]:
+        run = self.get_run(cluster_id, run_id)
+        return contract.messages_view(run, self.store.messages(run))
+
+    def contract_timeline(
+        self, cluster_id: str, run_id: str, messages_after: str, activity_after: str
+    ) -> dict[str, Any]:
+        """``getRunTimeline``: messages, activity, jobs (calls), the run and its blobs."""
+        run = self.get_run(cluster_id, run_id)
+        calls = self.store.calls(cluster_id, run_id)
+        messages = [m for m in contract.messages_view(run, self.store.messages(run)) if m["id"] > messages_after]
+        activity = [a for a in contract.activity_view(run, status_history(run), calls) if a["id"] > activity_after]
+        blobs = [{k: v for k, v in b.items() if k != "s3Key"} for b in self.store.call_blobs(cluster_id, run_id)]
+        return {
+            "messages": messages,
+            "activity": activity,
+            "jobs": [contract.job_view(c) for c in sorted(calls, key=lambda c: (c.created_at, c.id))],
+            "run": contract.run_core(run),
+            "blobs": blobs,
+        }
 
     # -- conversation and control -------------------------------------------------------------
-    def send_message(self, cluster_id: str, run_id: str, text: str) -> Run:
+    def send_message(self, cluster_id: str, run_id: str, text: str, message_id: str | None = None) -> Run:
         """Continue an interactive run that is done, failed, or paused on nothing."""
         for _ in range(5):
             run = self.get_run(cluster_id, run_id)
@@ -196,7 +258,10 @@ class RunService:
             if run.status == RunStatus.PAUSED and self.calls.pending_approvals(run):
                 raise Conflict(f"run '{run_id}' is waiting for approvals: decide them first")
             messages = self.store.messages(run)
-            if not self.store.append_message(run, prompt_message(text, index=len(messages))):
+            if message_id and any(m.id == message_id for m in messages):
+                return run  # the same message again (a retried request)
+            message = prompt_message(text, index=len(messages)).model_copy(update={"id": message_id})
+            if not self.store.append_message(run, message):
                 continue  # another message took this index: read again
             try:
                 run = self.store.transition(

@@ -78,6 +78,11 @@ class FunctionRecord(BaseModel):
     approval_timeout_seconds: int = Field(default=86_400, alias="approvalTimeoutSeconds")
     target: dict[str, Any]
     builtin: bool = False
+    # Inferable services: the service it belongs to, the plain function name, and its ``config``
+    # (timeoutSeconds, retryCountOnStall, private, cache) as the SDK registered it.
+    service: str | None = None
+    service_function: str | None = Field(default=None, alias="serviceFunction")
+    config: dict[str, Any] | None = None
     created_at: str | None = Field(default=None, alias="createdAt")
     updated_at: str | None = Field(default=None, alias="updatedAt")
     model_config = ConfigDict(populate_by_name=True)
@@ -85,6 +90,15 @@ class FunctionRecord(BaseModel):
     @property
     def kind(self) -> str:
         return str(self.target["type"])
+
+    @property
+    def private(self) -> bool:
+        """Inferable's ``config.private``: callable directly (createCall), never offered to a model."""
+        return bool((self.config or {}).get("private"))
+
+    @property
+    def retry_count_on_stall(self) -> int:
+        return int((self.config or {}).get("retryCountOnStall") or 0)
 
     def tool(self) -> dict[str, Any]:
         """The tool definition the model sees."""
