@@ -199,7 +199,7 @@ def create_run() -> Response:
     elif parsed.data:
         prompt += "\n\n" + "\n\n".join(json.dumps(d, indent=2) for d in parsed.data)
     earlier = []
-    for prior_id in wiring.config_store().session_runs(cluster, session_id):
+    for prior_id in wiring.config_store().session_runs(cluster, session_id)[-2 * acp.MAX_SESSION_EXCHANGES :]:
         prior = store.get_run(cluster, prior_id)
         if prior is not None:
             earlier.append((prior, store.messages(prior)))

@@ -438,12 +438,17 @@ def session_messages(run: Run, messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+# Earlier exchanges a session's new run starts with (they are stored with the run in one transaction,
+# which holds at most 100 items).
+MAX_SESSION_EXCHANGES = 40
+
+
 def prior_conversation(runs: list[tuple[Run, list[Message]]]) -> list[Message]:
-    """Earlier runs of a session as alternating user/assistant messages for the next run's model."""
+    """Earlier runs of a session (the last MAX_SESSION_EXCHANGES that completed) as alternating
+    user/assistant messages for the next run's model."""
     out: list[Message] = []
-    for run, messages in runs:
-        if run.status != RunStatus.DONE:
-            continue
+    done = [(run, messages) for run, messages in runs if run.status == RunStatus.DONE]
+    for run, messages in done[-MAX_SESSION_EXCHANGES:]:
         user = [b for m in messages if m.kind == "human" for b in m.content if b.get("type") != "tool_result"]
         answer = output_messages(run, None)
         if not user or not answer:
