@@ -92,7 +92,7 @@ def _next_cursor(headers: dict[str, str]) -> str | None:
     """The cursor of the ``Link: <…?cursor=…>; rel="next"`` header, if there is a next page."""
     from urllib.parse import parse_qs, urlparse
 
-    link = headers.get("link")
+    link = {k.lower(): v for k, v in headers.items()}.get("link")
     if not link:
         return None
     assert link.endswith('>; rel="next"'), link
@@ -107,13 +107,13 @@ def test_list_newest_first_with_metadata_filters_and_cursor(harness: Any) -> Non
         ids.append(harness.create_run(cluster, {"initialPrompt": f"run {i}", "metadata": md}))
     for run_id in ids:
         harness.wait_run(cluster, run_id)
-    status, page, headers = harness.api_with_headers("GET", f"/clusters/{cluster}/runs", query={"limit": "10"})
+    status, headers, page = harness.api_response("GET", f"/clusters/{cluster}/runs", query={"limit": "10"})
     assert status == 200 and isinstance(page, list)
     assert [r["id"] for r in page] == ids[::-1][:10]
     assert set(page[0]) >= {"id", "name", "userId", "createdAt", "status", "test", "configId", "feedbackScore"}
     seen = [r["id"] for r in page]
     while cursor := _next_cursor(headers):
-        status, page, headers = harness.api_with_headers(
+        status, headers, page = harness.api_response(
             "GET", f"/clusters/{cluster}/runs", query={"limit": "10", "cursor": cursor}
         )
         assert status == 200
@@ -134,7 +134,7 @@ def test_list_newest_first_with_metadata_filters_and_cursor(harness: Any) -> Non
     cursor = None
     while True:
         query = {"metadata.team": "a", "limit": "10", **({"cursor": cursor} if cursor else {})}
-        status, page, headers = harness.api_with_headers("GET", f"/clusters/{cluster}/runs", query=query)
+        status, headers, page = harness.api_response("GET", f"/clusters/{cluster}/runs", query=query)
         got += [r["id"] for r in page]
         if not (cursor := _next_cursor(headers)):
             break
@@ -156,7 +156,7 @@ def test_a_cursor_from_another_cluster_is_refused(harness: Any) -> None:
     a, b = harness.cluster(), harness.cluster()
     for _ in range(11):
         harness.create_run(a, {"initialPrompt": "x"})
-    cursor = _next_cursor(harness.api_with_headers("GET", f"/clusters/{a}/runs", query={"limit": "10"})[2])
+    cursor = _next_cursor(harness.api_response("GET", f"/clusters/{a}/runs", query={"limit": "10"})[1])
     status, payload = harness.api("GET", f"/clusters/{b}/runs", query={"cursor": cursor})
     assert status == 400 and "cursor" in payload["message"]
 

@@ -31,27 +31,29 @@ CAPABILITY: dict[tuple[str, str], str] = {
     ("POST", "/clusters/{clusterId}/runs/{runId}/messages"): "runs",
     ("POST", "/clusters/{clusterId}/runs/{runId}/cancel"): "runs",
     ("GET", "/clusters/{clusterId}/runs/{runId}/timeline"): "runs",
-    ("GET", "/clusters/{clusterId}/runs/{runId}/log"): "runs",
-    ("GET", "/clusters/{clusterId}/runs/{runId}/messages"): "runs",
-    ("POST", "/clusters/{clusterId}/runs/{runId}/feedback"): "runs",
-    ("DELETE", "/clusters/{clusterId}/runs/{runId}"): "runs",
-    ("POST", "/clusters/{clusterId}/calls/{callId}/approval"): "runs",
-    ("GET", "/clusters/{clusterId}/blobs/{blobId}/data"): "runs",
+    ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/approval"): "runs",
+    ("GET", "/clusters/{clusterId}/functions/{name}"): "machine",
+    ("PUT", "/clusters/{clusterId}/functions/{name}"): "machine",
+    ("DELETE", "/clusters/{clusterId}/functions/{name}"): "machine",
+    ("GET", "/clusters/{clusterId}/functions"): "machine",
+    ("POST", "/clusters/{clusterId}/jobs/poll"): "machine",
+    ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/heartbeat"): "machine",
+    ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/result"): "machine",
+    # Inferable's routes (handlers/inferable.py)
     ("POST", "/machines"): "machine",
     ("GET", "/clusters/{clusterId}/machines"): "cluster",
     ("GET", "/clusters/{clusterId}/services"): "cluster",
     ("GET", "/clusters/{clusterId}/calls"): "machine",
+    ("POST", "/clusters/{clusterId}/calls"): "machine",
     ("GET", "/clusters/{clusterId}/calls/{callId}"): "machine",
     ("POST", "/clusters/{clusterId}/calls/{callId}/result"): "machine",
     ("POST", "/clusters/{clusterId}/calls/{callId}/blobs"): "machine",
-    ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/approval"): "runs",
-    ("GET", "/clusters/{clusterId}/functions/{name}"): "cluster",
-    ("PUT", "/clusters/{clusterId}/functions/{name}"): "machine",
-    ("DELETE", "/clusters/{clusterId}/functions/{name}"): "machine",
-    ("GET", "/clusters/{clusterId}/functions"): "cluster",
-    ("POST", "/clusters/{clusterId}/jobs/poll"): "machine",
-    ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/heartbeat"): "machine",
-    ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/result"): "machine",
+    ("POST", "/clusters/{clusterId}/calls/{callId}/approval"): "runs",
+    ("GET", "/clusters/{clusterId}/blobs/{blobId}/data"): "runs",
+    ("GET", "/clusters/{clusterId}/runs/{runId}/messages"): "runs",
+    ("GET", "/clusters/{clusterId}/runs/{runId}/log"): "runs",
+    ("POST", "/clusters/{clusterId}/runs/{runId}/feedback"): "runs",
+    ("DELETE", "/clusters/{clusterId}/runs/{runId}"): "runs",
     # run configurations (agents): a consumer key may read and use them, only a cluster key changes them
     ("POST", "/clusters/{clusterId}/run-configs"): "cluster",
     ("GET", "/clusters/{clusterId}/run-configs"): "runs",
@@ -71,9 +73,8 @@ BODY: dict[tuple[str, str], Any] = {
     ("POST", "/clusters/{clusterId}/jobs/poll"): {"functions": ["f"], "worker": "w", "waitSeconds": 0},
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/heartbeat"): {"worker": "w"},
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/result"): {"worker": "w", "result": {}},
-    ("POST", "/clusters/{clusterId}/runs/{runId}/feedback"): {"comment": None, "score": 1},
-    ("POST", "/clusters/{clusterId}/calls/{callId}/approval"): {"approved": True},
     ("POST", "/machines"): {},
+    ("POST", "/clusters/{clusterId}/calls"): {"service": "s", "function": "f", "input": {}},
     ("POST", "/clusters/{clusterId}/calls/{callId}/result"): {"result": {}, "resultType": "resolution", "meta": {}},
     ("POST", "/clusters/{clusterId}/run-configs"): {"name": "x", "public": False},
     ("PUT", "/clusters/{clusterId}/run-configs/{configId}"): {"name": "x", "public": False},
@@ -84,16 +85,17 @@ BODY: dict[tuple[str, str], Any] = {
         "size": 2,
         "data": "e30=",
     },
+    ("POST", "/clusters/{clusterId}/calls/{callId}/approval"): {"approved": True},
+    ("POST", "/clusters/{clusterId}/runs/{runId}/feedback"): {"comment": None, "score": None},
 }
 SAMPLE = {
     "runId": "run-000001",
     "callId": "call-1",
     "name": "fn_1",
     "keyId": "key_" + "0" * 26,
-    "blobId": "blob-1",
+    "blobId": "run-000001.b1",
     "configId": "cfg-000001",
 }
-QUERY: dict[tuple[str, str], dict[str, str]] = {("GET", "/clusters/{clusterId}/calls"): {"service": "s"}}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -110,7 +112,8 @@ def _routes() -> list[tuple[str, str]]:
 def _call(harness: Any, route: tuple[str, str], cluster: str, key: str) -> tuple[int, Any]:
     method, template = route
     path = re.sub(r"\{(\w+)\}", lambda m: cluster if m.group(1) == "clusterId" else SAMPLE[m.group(1)], template)
-    return harness.api(method, path, BODY.get(route), query=QUERY.get(route), key=key)
+    body = BODY.get(route)
+    return harness.api(method, path, body, key=key)
 
 
 @pytest.fixture(scope="module")

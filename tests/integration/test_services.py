@@ -30,16 +30,15 @@ def emulator_env() -> dict[str, str]:
     return emulator_settings(RUNPLANE_CALL_POLL_WAIT_SECONDS="1")
 
 
-def as_key(cluster: str) -> dict[str, str]:
-    return {"keyId": "k-test", "clusterId": cluster, "kind": "cluster"}
-
-
 def call_api(
     harness: Any, cluster: str, method: str, path: str, body: Any = None, **query: str
 ) -> tuple[int, Any, dict[str, str]]:
-    return harness.api_with_headers(
-        method, path, body, query={k: str(v) for k, v in query.items()}, headers=MACHINE, authorizer=as_key(cluster)
+    """A request as the SDK makes it (its machine headers, the cluster's key): (status, body, headers
+    with lower-case names)."""
+    status, headers, payload = harness.api_response(
+        method, path, body, {k: str(v) for k, v in query.items()}, key=harness.keys[cluster], headers=MACHINE
     )
+    return status, payload, {k.lower(): v for k, v in headers.items()}
 
 
 def register(harness: Any, cluster: str, service: str = "calc", **configs: dict[str, Any]) -> None:
@@ -137,12 +136,11 @@ def test_poll_answers_410_when_the_machine_must_register(harness: Any) -> None:
     )
     assert status == 410 and "register" in body["message"] and headers["retry-after"] == "1", body
     register(harness, cluster)
-    status, body, _ = harness.api_with_headers(
+    status, _, body = harness.api_response(
         "GET",
         f"/clusters/{cluster}/calls",
         query={"service": "calc", "acknowledge": "true"},
         headers={"x-machine-id": "never-registered"},
-        authorizer=as_key(cluster),
     )
     assert status == 410 and "never-registered" in body["message"]
     status, body, _ = call_api(
@@ -427,7 +425,93 @@ def test_create_message_and_live(harness: Any) -> None:
     assert harness.wait_run(cluster, run["id"])["result"] == {"message": "two"}
     _, messages, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/runs/{run['id']}/messages")
     assert [m["type"] for m in messages] == ["human", "agent", "human", "agent"] and messages[2]["id"] == msg_id
-    status, body, _ = harness.api_with_headers("GET", "/live", authorizer=None)
+    status, _, body = harness.api_response("GET", "/live", key="")
     assert (status, body) == (200, {"status": "ok"})
     status, body = harness.api("POST", f"/clusters/{cluster}/runs", {"initialPrompt": "x", "template": {"id": "t"}})
     assert status == 400 and "template" in body["message"] and "deprecated" in body["message"]
+
+
+def test_create_call_calls_one_function_directly(harness: Any) -> None:
+    import threading
+
+    cluster = harness.cluster()
+    register(harness, cluster)
+    status, made, _ = call_api(
+        harness,
+        cluster,
+        "POST",
+        f"/clusters/{cluster}/calls",
+        {"service": "calc", "function": "add", "input": {"a": 5, "b": 6}},
+    )
+    assert status == 200 and made["status"] == "pending" and made["result"] is None
+    (call,) = poll(harness, cluster)
+    assert call["id"] == made["id"] and call["input"] == {"a": 5, "b": 6} and call["runContext"] is None
+    assert result(harness, cluster, call["id"], {"type": "approval"}, "interrupt") == 400
+    assert result(harness, cluster, call["id"], {"sum": 11}) == 204
+    _, got, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/calls/{made['id']}")
+    assert got["status"] == "success" and json.loads(got["result"]) == {"sum": 11}
+    # waitTime: the request waits for the machine's answer
+    answered: list[int] = []
+
+    def machine() -> None:
+        (c,) = poll(harness, cluster)
+        answered.append(result(harness, cluster, c["id"], {"sum": 3}))
+
+    worker = threading.Thread(target=machine)
+    worker.start()
+    status, made, _ = call_api(
+        harness,
+        cluster,
+        "POST",
+        f"/clusters/{cluster}/calls",
+        {"service": "calc", "function": "add", "input": {"a": 1, "b": 2}},
+        waitTime="15",
+    )
+    worker.join(timeout=30)
+    assert answered == [204]
+    assert status == 200 and made == {
+        "id": made["id"],
+        "result": {"sum": 3},
+        "resultType": "resolution",
+        "status": "success",
+    }
+    bad = {"service": "calc", "function": "add", "input": {"a": "x"}}
+    status, payload, _ = call_api(harness, cluster, "POST", f"/clusters/{cluster}/calls", bad)
+    assert status == 400 and payload["errors"][0]["field"] == "input"
+    missing = {"service": "calc", "function": "nope", "input": {}}
+    assert call_api(harness, cluster, "POST", f"/clusters/{cluster}/calls", missing)[0] == 404
+
+
+def test_mocks_keyed_service_function(harness: Any) -> None:
+    cluster = harness.cluster()
+    register(harness, cluster)
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "add",
+            "attachedFunctions": [
+                {"service": "calc", "function": "add"},
+                {"service": "runplane", "function": "current_time"},
+            ],
+            "test": {
+                "enabled": True,
+                "mocks": {"calc_add": {"output": {"sum": 42}}, "runplane_current_time": {"output": {"iso": "then"}}},
+                "modelScript": [
+                    {
+                        "toolCalls": [
+                            {"name": "calc_add", "input": {"a": 1, "b": 2}},
+                            {"name": "current_time", "input": {}},
+                        ]
+                    },
+                    {"text": "42"},
+                ],
+            },
+        },
+    )
+    assert run["status"] == "done"
+    contents = sorted(b["content"] for b in tool_results(harness, cluster, run["id"]))
+    assert [json.loads(c) for c in contents] == [{"iso": "then"}, {"sum": 42}]
+    status, calls, _ = call_api(
+        harness, cluster, "GET", f"/clusters/{cluster}/calls", service="calc", acknowledge="true"
+    )
+    assert status == 200 and calls == []  # a mocked call never reaches the service

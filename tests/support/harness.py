@@ -6,7 +6,7 @@ import json
 import re
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from runplane.handlers import wiring
 from runplane.local.emulator import Emulator
@@ -33,7 +33,6 @@ class Harness:
         # Every cluster the harness creates gets a `cluster` key; api() sends the key of the cluster
         # in the path (or the admin key for paths without one), unless told otherwise.
         self.keys: dict[str, str] = {}
-        self._kind_keys: dict[str, str] = {}
         self.admin_key = self.key("harness", kind="admin", create_cluster=True)
 
     # -- API through the real Lambda handler (API Gateway proxy events) ------------------------
@@ -49,34 +48,25 @@ class Harness:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Call the API as API Gateway does: the authorizer first, then the API function."""
-        status, payload, _ = self.api_with_headers(method, path, body, query, raw_body, key=key, headers=headers)
+        status, _, payload = self.api_response(method, path, body, query, raw_body, key=key, headers=headers)
         return status, payload
 
-    def api_with_headers(
+    def api_response(
         self,
         method: str,
         path: str,
         body: Any = None,
         query: dict[str, str] | None = None,
         raw_body: str | None = None,
-        headers: dict[str, str] | None = None,
-        authorizer: dict[str, str] | Literal["path"] | None = "path",
         *,
         key: str | None = None,
-    ) -> tuple[int, Any, dict[str, str]]:
-        """(status, parsed body, response headers with lower-case names) of a call through the real
-        authorizer and the API function. The key sent: ``key`` if given (``NO_KEY``: none); else, with
-        ``authorizer`` a principal ``{clusterId, kind}``, a key of that kind for that cluster; with
-        ``None``, no key; by default the key of the cluster in the path (the admin key otherwise)."""
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        """(status, headers, parsed body) of a call through the authorizer and the API function."""
         lam = self.emulator.client("lambda")
         if key is None:
-            if isinstance(authorizer, dict):
-                key = self.key_of(authorizer["clusterId"], authorizer.get("kind", "cluster"))
-            elif authorizer is None:
-                key = NO_KEY
-            else:
-                match = _CLUSTER_IN_PATH.match(path)
-                key = self.keys.get(match.group(1), self.admin_key) if match else self.admin_key
+            match = _CLUSTER_IN_PATH.match(path)
+            key = self.keys.get(match.group(1), self.admin_key) if match else self.admin_key
         sent = {"content-type": "application/json", **(headers or {})}
         if key:
             sent["authorization"] = key
@@ -94,23 +84,14 @@ class Harness:
             payload, errored = invoke(self.emulator.names.function("api"), event)
             assert not errored, payload
         body_text = payload.get("body") or "null"
-        out_headers = {k.lower(): str(v) for k, v in (payload.get("headers") or {}).items()}
-        for k, values in (payload.get("multiValueHeaders") or {}).items():
-            out_headers[k.lower()] = str(values[-1])
         try:
             parsed = json.loads(body_text)
         except ValueError:
             parsed = body_text
-        return payload["statusCode"], parsed, out_headers
-
-    def key_of(self, cluster_id: str, kind: str = "cluster") -> str:
-        """A key of ``kind`` for the cluster, minted once and reused."""
-        if kind == "cluster" and cluster_id in self.keys:
-            return self.keys[cluster_id]
-        cache_key = f"{cluster_id}/{kind}"
-        if cache_key not in self._kind_keys:
-            self._kind_keys[cache_key] = self.key(cluster_id, kind, create_cluster=True)
-        return self._kind_keys[cache_key]
+        out_headers = dict(payload.get("headers") or {})
+        for name, values in (payload.get("multiValueHeaders") or {}).items():
+            out_headers.setdefault(name, str(values[-1]))
+        return payload["statusCode"], out_headers, parsed
 
     def cluster(self, cluster_id: str | None = None) -> str:
         cluster_id = cluster_id or f"c-{uuid.uuid4().hex[:10]}"

@@ -12,8 +12,8 @@ The function answers in one of two ways:
 
 Bodies are parsed as JSON whatever their Content-Type says (the acp-sdk client sends none). Errors
 are ACP's ``{code, message, data}``. Waits (``mode: sync``) and streams run after the route returns,
-outside the resolver (which keeps the current event on shared state): :data:`_ROUTES_LOCK` only
-guards the short route calls.
+outside the resolver (which keeps the current event on shared state): ``serial.one_request()``
+only guards the short route calls.
 """
 
 from __future__ import annotations
@@ -38,11 +38,10 @@ from ..ids import ulid
 from ..logic import acp
 from ..schemas import CreateRunRequest, Run
 from ..status import RunStatus
-from . import wiring
+from . import serial, wiring
 
 logger = Logger(service="runplane-acp")
 app = APIGatewayRestResolver()
-_ROUTES_LOCK = threading.Lock()
 _local = threading.local()
 
 # mode: sync waits this long at most (API Gateway's limit for a buffered answer is 29 s).
@@ -417,7 +416,7 @@ def sse_events(
 
 def stream_handler(event: dict[str, Any], context: Any, *, stream_seconds: float = 900.0) -> Streamed:
     """The streaming entry point: the route's answer, then (for waits and streams) its body as it comes."""
-    with _ROUTES_LOCK:
+    with serial.one_request():  # the resolver's state is shared with the API's (local mode: one process)
         _local.follow = None
         _local.event = APIGatewayProxyEvent(event)
         result = app.resolve(event, context)

@@ -140,14 +140,14 @@ def put_function(clusterId: ClusterId, name: FunctionName, body: FunctionDefinit
 
 @app.get("/clusters/<clusterId>/functions/<name>")
 def get_function(clusterId: ClusterId, name: FunctionName) -> Response[FunctionRecord]:
-    _require(clusterId, "cluster")
+    _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
     return _json(200, wiring.functions().get(clusterId, name))
 
 
 @app.get("/clusters/<clusterId>/functions")
 def list_functions(clusterId: ClusterId) -> Response[dict[str, Any]]:
-    _require(clusterId, "cluster")
+    _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
     records = wiring.functions().list(clusterId)
     return _json(200, {"functions": [r.model_dump(mode="json", by_alias=True) for r in records]})

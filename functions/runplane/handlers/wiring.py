@@ -108,7 +108,7 @@ def event_sink() -> EventBridgeSink:
 
 
 def reset() -> None:
-    for cached in (
+    builders = (
         store,
         executions,
         job_queues,
@@ -120,7 +120,8 @@ def reset() -> None:
         agent_steps,
         event_sink,
         keys,
-    ):
+    )
+    for cached in builders:
         cached.cache_clear()
     for cached in (config_store, run_configs):
         cached.cache_clear()

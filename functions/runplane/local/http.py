@@ -31,11 +31,10 @@ def proxy_event(
     headers: dict[str, list[str]] | None = None,
     source_ip: str = "127.0.0.1",
     stage: str = "local",
-    authorizer: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST (Lambda proxy integration) event, as API Gateway sends it."""
     headers = headers or {"content-type": ["application/json"]}
-    event: dict[str, Any] = {
+    return {
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
@@ -59,9 +58,6 @@ def proxy_event(
         "body": body,
         "isBase64Encoded": is_base64,
     }
-    if authorizer is not None:
-        event["requestContext"]["authorizer"] = authorizer
-    return event
 
 
 def to_proxy_event(request: Request) -> dict[str, Any]:

@@ -126,7 +126,8 @@ class RunService:
         if body.attached_functions is not None:
             self.functions.resolve_attached(cluster_id, [function_name(f) for f in body.attached_functions])
         if body.on_status_change is not None and body.on_status_change.function is not None:
-            self.functions.resolve_attached(cluster_id, [function_name(body.on_status_change.function)])
+            names = [function_name(body.on_status_change.function)]
+            self.functions.resolve_attached(cluster_id, names, private=True)
         now = now_iso()
         run = Run(
             id=body.id or ulid(),
