@@ -46,6 +46,7 @@ def _local(args: argparse.Namespace) -> int:
         _remember_keys(data_dir, args.cluster, load=True)
         cluster_key, admin_key = _local_keys(args.cluster)
         _remember_keys(data_dir, args.cluster, keys=(cluster_key, admin_key))
+        _chat_agent(args.cluster)
         api = LocalApiServer(emulator.names.function("api"), host=args.host, port=args.port).start()
     except BaseException:
         emulator.stop()
@@ -58,7 +59,7 @@ def _local(args: argparse.Namespace) -> int:
     print(
         "runplane local mode is ready\n"
         f"  API             {api.url}    (OpenAPI docs: {api.url}/docs)\n"
-        f"  cluster         {args.cluster}\n"
+        f"  cluster         {args.cluster}    (ACP agent 'chat'; keyless ACP requests from this machine use it)\n"
         f"  cluster key     {cluster_key}    (export RUNPLANE_API_KEY={cluster_key})\n"
         f"  admin key       {admin_key}    (clusters and keys of every cluster)\n"
         f"  try it          curl -s -X POST {api.url}/clusters/{args.cluster}/runs -H 'authorization: {cluster_key}' "
@@ -124,6 +125,24 @@ def _data_note(data_dir: Path | None, emulator: Any) -> str:
         if emulator.recovered:
             note += f"; {len(emulator.recovered)} open runs failed: local mode restarted"
     return note
+
+
+def _chat_agent(cluster: str) -> None:
+    """The run configuration ``chat`` (a plain conversational agent): ACP's own example uses it."""
+    from .handlers import wiring
+    from .logic.run_configs import RunConfigBody
+
+    if wiring.run_configs().by_name(cluster, "chat") is None:
+        wiring.run_configs().upsert(
+            cluster,
+            "chat-agent",
+            RunConfigBody(
+                name="chat",
+                description="A plain conversational agent: answers the conversation so far.",
+                system_prompt="You are a helpful, concise conversational assistant.",
+                public=True,
+            ),
+        )
 
 
 def _local_keys(cluster_id: str) -> tuple[str, str]:

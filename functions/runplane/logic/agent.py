@@ -19,6 +19,7 @@ from ..schemas import CALL_FINAL, Call, Message, Run, ScriptedTurn
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from ..tools.models import FunctionRecord
+from .acp import resolve_blobs
 from .calls import CallSteps
 from .functions import FunctionService
 from .result import validation_errors
@@ -207,7 +208,7 @@ class AgentSteps:
         return ModelRequest(
             model_id=run.model_id,
             system="\n\n".join(system),
-            messages=wire_messages(messages),
+            messages=resolve_blobs(wire_messages(messages), self.store.get_blob),  # ACP images/PDFs kept in S3
             tools=tools,
             tool_choice=tool_choice,
             max_tokens=self.settings.max_output_tokens,
