@@ -28,6 +28,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .. import resources
 from ..adapters import clients
@@ -465,7 +466,10 @@ class Emulator:
             stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
         ):
             for execution in page["executions"]:
-                sfn.stop_execution(executionArn=execution["executionArn"], cause="emulator stopped")
+                try:
+                    sfn.stop_execution(executionArn=execution["executionArn"], cause="emulator stopped")
+                except ClientError:  # it ended meanwhile (moto answers 500 for a finished worker)
+                    continue
 
     def wait_for_stream(self, timeout: float = 10.0) -> None:
         """Block until the stream poller has delivered every record written so far (tests)."""
