@@ -12,8 +12,7 @@ The function answers in one of two ways:
 
 Bodies are parsed as JSON whatever their Content-Type says (the acp-sdk client sends none). Errors
 are ACP's ``{code, message, data}``. Waits (``mode: sync``) and streams run after the route returns,
-outside the resolver (which keeps the current event on shared state): ``serial.one_request()``
-only guards the short route calls.
+outside the resolver; what a route asks for afterwards, and the event it answers, are kept per thread.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from ..ids import ulid
 from ..logic import acp
 from ..schemas import CreateRunRequest, Run
 from ..status import RunStatus
-from . import serial, wiring
+from . import wiring
 
 logger = Logger(service="runplane-acp")
 app = APIGatewayRestResolver()
@@ -416,12 +415,11 @@ def sse_events(
 
 def stream_handler(event: dict[str, Any], context: Any, *, stream_seconds: float = 900.0) -> Streamed:
     """The streaming entry point: the route's answer, then (for waits and streams) its body as it comes."""
-    with serial.one_request():  # the resolver's state is shared with the API's (local mode: one process)
-        _local.follow = None
-        _local.event = APIGatewayProxyEvent(event)
-        result = app.resolve(event, context)
-        follow: _Follow | None = _local.follow
-        _local.follow = None
+    _local.follow = None
+    _local.event = APIGatewayProxyEvent(event)
+    result = app.resolve(event, context)
+    follow: _Follow | None = _local.follow
+    _local.follow = None
     if follow is None:
         body = result.get("body") or ""
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
