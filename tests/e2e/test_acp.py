@@ -160,7 +160,17 @@ def local_mode(tools: ToolServer) -> Iterator[dict[str, Any]]:
     env["RUNPLANE_API_KEY"] = CLUSTER_KEY  # for the Inferable routes; ACP requests here send no key
     env["RUNPLANE_LOOPBACK_HTTP_ORIGINS"] = tools.url
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
+        [
+            sys.executable,
+            "-m",
+            "runplane.cli",
+            "local",
+            "--ephemeral",
+            "--port",
+            str(api_port),
+            "--emulator-port",
+            str(emu_port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
