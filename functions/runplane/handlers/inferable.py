@@ -16,7 +16,7 @@ from ..errors import InvalidRequest
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..logic.services import Gone
 from ..schemas import FollowUpMessage, Strict
-from . import serial, wiring
+from . import wiring
 
 router = Router()
 
@@ -136,9 +136,8 @@ def list_calls(
         raise InvalidRequest("name the service whose calls to hand out", field="service")
     if acknowledge not in ("true", "1") or status != "pending":
         raise InvalidRequest("runplane hands out calls only as status=pending&acknowledge=true", field="acknowledge")
-    app = router.api_resolver
     try:
-        calls = wiring.services().poll(clusterId, service, _machine(), limit, lambda: serial.released(app))
+        calls = wiring.services().poll(clusterId, service, _machine(), limit)
     except Gone as exc:
         return _json(410, {"message": str(exc)}, {"retry-after": "1"})
     waited = wiring.services().poll_wait_seconds >= 1
@@ -158,10 +157,7 @@ def create_call(
     """Call one service function directly, outside any run; wait up to ``waitTime`` s for its result."""
     _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
-    app = router.api_resolver
-    out = wiring.services().create_call(
-        clusterId, body.service, body.function, body.input, waitTime, lambda: serial.released(app)
-    )
+    out = wiring.services().create_call(clusterId, body.service, body.function, body.input, waitTime)
     return _json(200, out)
 
 
@@ -175,7 +171,7 @@ class CallResult(BaseModel):
 @router.post("/clusters/<clusterId>/calls/<callId>/result")
 def create_call_result(clusterId: ClusterId, callId: ContractId, body: CallResult) -> Response[None]:
     _require(clusterId, "machine")
-    wiring.services().result(clusterId, callId, body.result, body.result_type)
+    wiring.services().result(clusterId, callId, body.result, body.result_type, machine_id=_machine()["id"])
     return _empty(204)
 
 

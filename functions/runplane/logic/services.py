@@ -24,11 +24,9 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, RunplaneError
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotClaimant, NotFound, RunplaneError
 from ..ids import ulid
 from ..ports import Executions, RunStore
 from ..schemas import CALL_FINAL, RUNPLANE_SERVICE, Call, Run, service_function_name
@@ -263,7 +261,6 @@ class ServiceCalls:
         service: str,
         machine: dict[str, Any],
         limit: int,
-        waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> list[dict[str, Any]]:
         """Acknowledge up to ``limit`` calls of ``service``, waiting a while for the first one."""
         if not 1 <= limit <= MAX_POLL_LIMIT:
@@ -283,8 +280,7 @@ class ServiceCalls:
         out: list[dict[str, Any]] = []
         while True:
             wait = max(0, min(20, int(deadline - time.monotonic())))
-            with waiting():
-                messages = self.queues.receive(url, limit - len(out), wait)
+            messages = self.queues.receive(url, limit - len(out), wait)
             for message in messages:
                 job = self._claim(cluster_id, message, machine_id)
                 self.queues.delete(url, message["ReceiptHandle"])
@@ -348,9 +344,14 @@ class ServiceCalls:
             raise NotFound(f"call '{call_id}' not found in cluster '{cluster_id}'")
         return run, call
 
-    def result(self, cluster_id: str, call_id: str, result: Any, result_type: str) -> Call:
-        """A machine's answer. Only a running (acknowledged) call takes one: else Conflict, nothing changed."""
+    def result(
+        self, cluster_id: str, call_id: str, result: Any, result_type: str, machine_id: str | None = None
+    ) -> Call:
+        """A machine's answer. Only a running (acknowledged) call takes one: else Conflict, nothing changed.
+        Only the machine that acknowledged the call may answer it (its ``x-machine-id``): else NotClaimant."""
         run, call = self._load(cluster_id, call_id)
+        if call.status == "running" and machine_id != call.worker:
+            raise NotClaimant(f"call '{call_id}' was acknowledged by another machine: only it may answer it")
         if call.status != "running" or (run is not None and not call.task_token):
             raise Conflict(f"call '{call_id}' is {call.status}: it no longer takes a result")
         token = call.task_token
@@ -390,7 +391,6 @@ class ServiceCalls:
         function: str,
         args: dict[str, Any],
         wait_seconds: int,
-        waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> dict[str, Any]:
         """``createCall``: call one service function directly (no run, no model); wait up to
         ``wait_seconds`` for its result. No stall timer watches such a call."""
@@ -423,8 +423,7 @@ class ServiceCalls:
         self.queues.send(url, {"runId": call.run_id, "clusterId": cluster_id, "callId": call.id, "delivery": 0})
         deadline = time.monotonic() + wait_seconds
         while call.status not in CALL_FINAL and time.monotonic() < deadline:
-            with waiting():
-                time.sleep(0.2)
+            time.sleep(0.2)
             call = self.store.get_call(cluster_id, call.run_id, call.id) or call
         view = call_view(call, self.calls.full_result(call), [])
         result = self.calls.full_result(call) if call.status in CALL_FINAL else None
