@@ -36,14 +36,16 @@ from ..schemas import (
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import inbound, inferable, serial, wiring
+from . import inbound, inferable, wiring
 from .keys_routes import router as keys_router
+from .run_configs import router as run_configs_router
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
 app.include_router(keys_router)
 app.include_router(inferable.router)
+app.include_router(run_configs_router)  # /clusters/{clusterId}/run-configs (handlers/run_configs.py)
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
@@ -197,8 +199,8 @@ def list_runs(
 
     Filters: ``status``, ``test`` (``true``: test runs only; otherwise runs that are not tests),
     ``metadata=key:value`` (Inferable's form) and ``metadata.<key>=<value>`` (any number of keys).
-    ``configId`` and ``userId`` are accepted; runplane has neither run configurations nor users yet,
-    so they match runs of that configuration/user only (none)."""
+    ``configId``: runs of that run configuration. ``userId`` is accepted; runplane has no users yet,
+    so it matches no runs."""
     _require(clusterId, "runs")
     params = app.current_event.query_string_parameters or {}
     filters = {k.removeprefix("metadata."): v for k, v in params.items() if k.startswith("metadata.")}
@@ -208,10 +210,14 @@ def list_runs(
             raise InvalidRequest("use metadata=<key>:<value>", field="metadata")
         filters[key] = value
     runs, next_cursor = wiring.run_service().list_runs(
-        clusterId, status=status, metadata=filters, limit=limit, cursor=cursor, test=test == "true"
+        clusterId,
+        status=status,
+        metadata=filters,
+        limit=limit,
+        cursor=cursor,
+        test=test == "true",
+        config_id=configId,
     )
-    if configId is not None:
-        runs = [r for r in runs if (r.config or {}).get("id") == configId]
     if userId is not None:
         runs = []
     views = [contract.run_list_item(r, RunView.of(r).model) for r in runs]
@@ -359,5 +365,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except inbound.Refused as exc:
             logger.info("request refused", status=exc.status, field=exc.field, problem=exc.problem)
             return _refusal(exc)
-    with serial.one_request():
-        return app.resolve(event, context)
+    return app.resolve(event, context)

@@ -19,9 +19,11 @@ from ..schemas import CALL_FINAL, Call, Message, Run, ScriptedTurn
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from ..tools.models import FunctionRecord
+from .acp import resolve_blobs
 from .calls import CallSteps
 from .functions import FunctionService
 from .result import validation_errors
+from .runs import prompt_message
 
 # {"next": "model" | "tools" | "done" | "failed" | "end", "calls"?: [call descriptors]}
 Step = dict[str, Any]
@@ -147,6 +149,11 @@ class AgentSteps:
                 return {"next": "end"}
             run = moved
         messages = self.store.messages(run)
+        if not messages:
+            # The run is stored before its first message (two writes, no transaction): if the
+            # create died in between, the prompt is still in the run item.
+            self.store.append_message(run, prompt_message(run.initial_prompt))
+            messages = self.store.messages(run)
         if messages and messages[-1].role == "assistant":
             uses = [u for u in _uses(messages[-1]) if u.get("name") != FINAL_TOOL]
             if not uses:
@@ -201,7 +208,7 @@ class AgentSteps:
         return ModelRequest(
             model_id=run.model_id,
             system="\n\n".join(system),
-            messages=wire_messages(messages),
+            messages=resolve_blobs(wire_messages(messages), self.store.get_blob),  # ACP images/PDFs kept in S3
             tools=tools,
             tool_choice=tool_choice,
             max_tokens=self.settings.max_output_tokens,
