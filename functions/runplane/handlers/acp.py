@@ -13,6 +13,8 @@ The function answers in one of two ways:
 Bodies are parsed as JSON whatever their Content-Type says (the acp-sdk client sends none). Errors
 are ACP's ``{code, message, data}``. Waits (``mode: sync``) and streams run after the route returns,
 outside the resolver; what a route asks for afterwards, and the event it answers, are kept per thread.
+A body is checked as the API checks one (``handlers.inbound``: UTF-8, no NaN/Infinity, no lone
+surrogates, nesting ≤ 64), whatever its Content-Type.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..ids import ulid
 from ..logic import acp
 from ..schemas import CreateRunRequest, Run
 from ..status import RunStatus
-from . import wiring
+from . import inbound, wiring
 
 logger = Logger(service="runplane-acp")
 app = APIGatewayRestResolver()
@@ -91,7 +93,12 @@ def _cluster() -> str:
 
 
 def _body(model: type[BaseModel]) -> Any:
-    raw = _event().decoded_body if _event().body else ""
+    try:
+        raw = inbound.body_text(_event().raw_event)
+        if raw.strip():
+            inbound.parse_json(raw)
+    except inbound.Refused as exc:
+        raise acp.invalid(exc.field, exc.problem) from None
     try:
         return model.model_validate_json(raw or "")
     except ValidationError as exc:
