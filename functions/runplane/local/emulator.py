@@ -315,8 +315,6 @@ class Emulator:
             "RUNPLANE_STATE_MACHINE_ARN": (
                 f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.names.state_machine}"
             ),
-            # Local mode only: tool servers on 127.0.0.1 over plain http (tests, demos).
-            "RUNPLANE_ALLOW_LOOPBACK_HTTP": "true",
         }
         env.pop("AWS_SESSION_TOKEN", None)
         env.update(self.extra_env)
