@@ -159,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run = client.runs.create(
             args.prompt,
             result_schema=schema,
-            attached_functions=args.function or None,
+            attached_functions=[] if args.no_functions else (args.function or None),
             metadata=_pairs(args.metadata, "--metadata") or None,
             name=args.name,
             model=args.model,
@@ -410,6 +410,7 @@ def add_commands(sub: Any, keys: Any) -> None:
     run.add_argument("prompt", help="the initial prompt")
     run.add_argument("--schema", help="a JSON Schema file for the result")
     run.add_argument("--function", action="append", help="attach this function (repeatable; default: all)")
+    run.add_argument("--no-functions", action="store_true", help="attach no functions at all")
     run.add_argument("--metadata", action="append", help="key=value (repeatable)")
     run.add_argument("--name", default=None)
     run.add_argument("--model", default=None)

@@ -68,8 +68,8 @@ def test_run_wait_json_prints_the_finished_run_and_exits_0(local: dict[str, Any]
         json.dumps({"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]})
     )
     done = runplane(
-        local, "run", "Label this", "--schema", str(schema), "--metadata", "team=cli", "--metadata", "env=test",
-        "--wait", "--json", "--interval", "0.2",
+        local, "run", "Label this", "--no-functions", "--schema", str(schema),
+        "--metadata", "team=cli", "--metadata", "env=test", "--wait", "--json", "--interval", "0.2",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     run = json.loads(done.stdout)  # stdout is exactly one JSON document: the run as GET returns it
