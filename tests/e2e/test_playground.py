@@ -82,17 +82,17 @@ def test_the_page_is_public_self_contained_and_holds_no_data(local: dict[str, An
 
 def _login(page: Any, local: dict[str, Any], key: str) -> None:
     page.goto(local["api"] + "/playground")
-    page.get_by_label("API key").fill(key)
-    page.get_by_label("Cluster").fill("default")
+    page.get_by_label("API key", exact=True).fill(key)
+    page.get_by_label("Cluster", exact=True).fill("default")
     page.get_by_role("button", name="Use this key").click()
 
 
 def _start_run(page: Any, prompt: str) -> None:
     page.get_by_role("link", name="New run").click()
-    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt", exact=True).fill(prompt)
     page.locator(f"#new-functions input[value='{FUNCTION}']").check()
-    page.get_by_label("Metadata (key=value, one a line)").fill("team=playground")
-    page.get_by_label("More fields").fill(json.dumps({"test": SCRIPT}))
+    page.get_by_label("Metadata (key=value, one a line)", exact=True).fill("team=playground")
+    page.get_by_label("More fields", exact=False).fill(json.dumps({"test": SCRIPT}))
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url("**/playground#/runs/*")
 
@@ -101,7 +101,7 @@ def test_a_bad_key_shows_a_clear_message(local: dict[str, Any], page: Any) -> No
     _login(page, local, "sk_not_a_real_key_000000000000000000000")
     alert = page.get_by_role("alert")
     sync_api.expect(alert).to_contain_text("refused this key (401 Unauthorized)")
-    sync_api.expect(page.get_by_label("API key")).to_be_visible()  # still on the key form
+    sync_api.expect(page.get_by_label("API key", exact=True)).to_be_visible()  # still on the key form
     page.screenshot(path=str(ARTIFACTS / "playground-bad-key.png"))
 
 
@@ -150,7 +150,7 @@ def test_approve_with_edited_input_and_deny_with_a_reason(local: dict[str, Any],
     sync_api.expect(page.locator("#run-status")).to_have_attribute("data-status", "done", timeout=30_000)
 
     # A follow-up message continues it.
-    page.get_by_label("Follow-up message").fill("Then tell me tomorrow.")
+    page.get_by_label("Follow-up message", exact=True).fill("Then tell me tomorrow.")
     page.get_by_role("button", name="Send").click()
     sync_api.expect(page.locator("#run-timeline [data-kind=human]")).to_have_count(2, timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "playground-run-denied.png"), full_page=True)
@@ -162,11 +162,11 @@ def test_approve_with_edited_input_and_deny_with_a_reason(local: dict[str, Any],
 
     # Filters: paused runs only (none left), then by metadata.
     page.get_by_role("link", name="Runs", exact=True).click()
-    page.get_by_label("Status").select_option("paused")
+    page.get_by_label("Status", exact=True).select_option("paused")
     page.get_by_role("button", name="Filter").click()
     sync_api.expect(page.locator("#runs-table tbody")).to_contain_text("No runs match")
-    page.get_by_label("Status").select_option("")
-    page.get_by_label("Metadata").fill("team=playground")
+    page.get_by_label("Status", exact=True).select_option("")
+    page.get_by_label("Metadata", exact=True).fill("team=playground")
     page.get_by_role("button", name="Filter").click()
     sync_api.expect(page.locator("#runs-table tbody tr")).to_have_count(2)
 
@@ -187,6 +187,8 @@ def test_readable_on_a_phone(local: dict[str, Any], browser: Any) -> None:
         sync_api.expect(page.locator("#runs-table tbody tr").first).to_be_visible(timeout=15_000)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, width  # no sideways scrolling
+        page.reload()  # the key survives a reload of the tab (session storage)
+        sync_api.expect(page.locator("#runs-title")).to_be_visible()
         page.keyboard.press("Tab")  # the skip link comes first for keyboard users
         assert page.evaluate("document.activeElement.textContent") == "Skip to content"
         page.screenshot(path=str(ARTIFACTS / "playground-phone.png"), full_page=True)

@@ -7,7 +7,7 @@
   const REFRESH_MS = 1500;
   const $ = (id) => document.getElementById(id);
   let timer = null;
-  let current = { view: null, runId: null, pendingKey: "", renderedResult: "" };
+  let current = { view: null, runId: null, pendingKey: null, renderedResult: "" };
 
   // -- helpers ---------------------------------------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -239,11 +239,11 @@
     const path = cpath("/runs/" + encodeURIComponent(runId) + "/calls/" + encodeURIComponent(p.callId) + "/approval");
     const approve = el("button", { type: "button", "data-action": "approve", onclick: () => guarded(async () => {
       await api("POST", path, { approved: true, input: parseJson(input.value, "input") });
-      current.pendingKey = ""; await refreshRun();
+      current.pendingKey = null; await refreshRun();
     }, approve) }, "Approve");
     const deny = el("button", { type: "button", class: "danger", "data-action": "deny", onclick: () => guarded(async () => {
       await api("POST", path, { approved: false, reason: reason.value.trim() || undefined });
-      current.pendingKey = ""; await refreshRun();
+      current.pendingKey = null; await refreshRun();
     }, deny) }, "Deny");
     return el("div", { class: "approval", "data-call-id": p.callId },
       el("h4", {}, "Approval needed: " + p.function),
@@ -258,7 +258,7 @@
     if (current.runId !== runId) return;
     $("run-title").textContent = run.name || run.id;
     const usage = run.usage || {};
-    $("run-facts").replaceChildren(
+    $("run-facts").replaceChildren(...[
       el("dt", {}, "Status"), el("dd", { id: "run-status", "data-status": run.status }, badge(run.status)),
       el("dt", {}, "Run id"), el("dd", {}, el("code", {}, run.id)),
       el("dt", {}, "Model"), el("dd", {}, run.model),
@@ -267,7 +267,7 @@
       el("dt", {}, "Usage"), el("dd", { id: "run-usage" }, (usage.inputTokens || 0) + " input tokens, " + (usage.outputTokens || 0) + " output tokens"),
       el("dt", {}, "Metadata"), el("dd", {}, Object.entries(run.metadata || {}).map(([k, v]) => el("span", { class: "tag" }, k + "=" + v))),
       run.failureReason ? [el("dt", {}, "Failure"), el("dd", {}, run.failureReason)] : null,
-      run.cancelReason ? [el("dt", {}, "Cancelled"), el("dd", {}, run.cancelReason)] : null);
+      run.cancelReason ? [el("dt", {}, "Cancelled"), el("dd", {}, run.cancelReason)] : null].flat().filter(Boolean));
     // Approval cards are rebuilt only when the pending calls change (edits in progress survive refreshes).
     const pending = run.pendingApprovals || [];
     const pendingKey = pending.map((p) => p.callId).join(",");
@@ -339,7 +339,7 @@
     const hash = location.hash || "#/runs";
     const m = hash.match(/^#\/runs\/(.+)$/);
     if (m) {
-      current = { view: "run", runId: decodeURIComponent(m[1]), pendingKey: "", renderedResult: "" };
+      current = { view: "run", runId: decodeURIComponent(m[1]), pendingKey: null, renderedResult: "" };
       $("run-title").textContent = current.runId;
       $("run-facts").replaceChildren(); $("run-approvals").replaceChildren(); $("run-result").replaceChildren(); $("run-timeline").replaceChildren();
       show("run");
