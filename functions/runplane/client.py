@@ -29,7 +29,6 @@ Configuration, first match wins: arguments; ``RUNPLANE_API_URL``, ``RUNPLANE_API
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import os
 import random
@@ -266,6 +265,12 @@ def _delay(attempt: int, response: httpx.Response | None, backoff: float, max_ba
     if hinted is not None:
         return min(hinted, max_backoff)
     return min(max_backoff, backoff * (2**attempt)) * (0.5 + random.random() / 2)
+
+
+async def _asleep(seconds: float) -> None:
+    import asyncio  # only the async client needs it (a cold import of asyncio is not free)
+
+    await asyncio.sleep(seconds)
 
 
 def _p(value: str) -> str:
@@ -570,11 +575,11 @@ class AsyncRunplane:
             except httpx.TransportError:
                 if attempt >= self.max_retries:
                     raise
-                await asyncio.sleep(_delay(attempt, None, self.backoff, self.max_backoff))
+                await _asleep(_delay(attempt, None, self.backoff, self.max_backoff))
                 attempt += 1
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                await asyncio.sleep(_delay(attempt, response, self.backoff, self.max_backoff))
+                await _asleep(_delay(attempt, response, self.backoff, self.max_backoff))
                 attempt += 1
                 continue
             if response.is_error:
@@ -621,7 +626,7 @@ class AsyncRun(_RunData):
                 return self
             if time.monotonic() >= deadline:
                 raise RunTimeout(self, timeout)
-            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            await _asleep(min(interval, max(0.0, deadline - time.monotonic())))
 
     async def approve(self, call_id: str | None = None, input: dict[str, Any] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"approved": True}
