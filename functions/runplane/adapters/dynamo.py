@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -34,7 +35,7 @@ from ..errors import ConcurrentUpdate, InvalidRequest
 from ..schemas import Call, Cluster, Message, Run, Usage
 from ..status import RunStatus, check_transition
 from ..timeutil import now_iso
-from ..tools.models import FunctionRecord
+from ..tools.models import REVEAL_SECRETS, FunctionRecord
 from .clients import client
 
 GSI1 = "GSI1"
@@ -59,6 +60,10 @@ _ATTR = {
     "cancel_reason": "cancelReason",
     "feedback_comment": "feedbackComment",
     "feedback_score": "feedbackScore",
+    "config_id": "configId",
+    "config_version": "configVersion",
+    "agent_name": "agentName",
+    "session_id": "sessionId",
 }
 _FIELD = {v: k for k, v in _ATTR.items()}
 
@@ -170,28 +175,28 @@ class DynamoRunStore:
             raise
 
     # -- runs -------------------------------------------------------------------------------
-    def create_run(self, run: Run, first_message: Message | None) -> Run | None:
-        items = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": _serialize(run_to_item(run)),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            }
-        ]
-        if first_message is not None:
-            items.append({"Put": self._message_put(run, first_message)})
+    def create_run(self, run: Run, first_message: Message | None, history: Sequence[Message] = ()) -> Run | None:
+        """One conditional put of the run (no transaction: the condition is the whole idempotency
+        check), then the earlier ``history`` messages (an ACP session's) and the first message, each
+        written idempotently. A fault in between loses no prompt: the run item holds it, and whoever
+        needs the first message next (a retried create, or the agent's first turn) writes it under
+        the same condition (a session's earlier messages are not re-written then)."""
         try:
-            self._db.transact_write_items(TransactItems=items)
-            return None
+            self._db.put_item(
+                TableName=self.table,
+                Item=_serialize(run_to_item(run)),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
         except ClientError as exc:
-            if _code(exc) != "TransactionCanceledException":
+            if _code(exc) != "ConditionalCheckFailedException":
                 raise
-        existing = self.get_run(run.cluster_id, run.id)
-        if existing is None:  # cancelled for another reason (conflicting transaction): let the caller retry
-            raise ConcurrentUpdate(f"run '{run.id}' could not be stored; retry")
-        return existing
+            existing = self.get_run(run.cluster_id, run.id)
+            if existing is None:  # deleted in between (runs are never deleted today): let the caller retry
+                raise ConcurrentUpdate(f"run '{run.id}' could not be stored; retry") from exc
+            return existing
+        for message in [*history, *([first_message] if first_message is not None else [])]:
+            self.append_message(run, message)
+        return None
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None:
         resp = self._db.get_item(TableName=self.table, Key=_key(run_pk(cluster_id, run_id), "RUN"), ConsistentRead=True)
@@ -206,6 +211,7 @@ class DynamoRunStore:
         limit: int,
         cursor: str | None,
         test: bool | None = None,
+        config_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":pk": cluster_pk(cluster_id)}
@@ -214,6 +220,10 @@ class DynamoRunStore:
             names["#test"] = "testRun"
             values[":test"] = test
             filters.append("#test = :test" if test else "(attribute_not_exists(#test) OR #test = :test)")
+        if config_id is not None:
+            names["#cfg"] = "configId"
+            values[":cfg"] = config_id
+            filters.append("#cfg = :cfg")
         if status is not None:
             names["#status"] = "status"
             values[":status"] = str(status)
@@ -510,7 +520,7 @@ class DynamoRunStore:
             "PK": cluster_pk(cluster_id),
             "SK": f"FN#{record.name}",
             "type": "function",
-            "data": record.model_dump_json(by_alias=True),
+            "data": record.model_dump_json(by_alias=True, context=REVEAL_SECRETS),  # the real header values
         }
         self._db.put_item(TableName=self.table, Item=_serialize(item))
 

@@ -13,12 +13,14 @@ from ..adapters.dynamo import DynamoRunStore
 from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
 from ..adapters.keys import DynamoKeyStore
+from ..adapters.run_configs import DynamoRunConfigStore
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
 from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
 from ..logic.keys import KeyService
+from ..logic.run_configs import RunConfigService
 from ..logic.runs import RunService
 from ..logic.services import ServiceCalls
 
@@ -49,8 +51,18 @@ def call_steps() -> CallSteps:
 
 
 @lru_cache(maxsize=1)
+def config_store() -> DynamoRunConfigStore:
+    return DynamoRunConfigStore(settings())
+
+
+@lru_cache(maxsize=1)
+def run_configs() -> RunConfigService:
+    return RunConfigService(config_store())
+
+
+@lru_cache(maxsize=1)
 def run_service() -> RunService:
-    return RunService(store(), executions(), settings(), functions(), call_steps())
+    return RunService(store(), executions(), settings(), functions(), call_steps(), run_configs())
 
 
 @lru_cache(maxsize=1)
@@ -109,4 +121,6 @@ def reset() -> None:
         event_sink,
         keys,
     ):
+        cached.cache_clear()
+    for cached in (config_store, run_configs):
         cached.cache_clear()
