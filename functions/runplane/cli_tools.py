@@ -67,7 +67,8 @@ def _json_arg(text: str | None, flag: str) -> Any:
 
 
 # -- live status ------------------------------------------------------------------------------------
-def _progress(run: Run, entries: list[dict[str, Any]], started: float) -> tuple[int, int]:
+def _progress(entries: list[dict[str, Any]]) -> tuple[int, int]:
+    """(model turns so far, tool calls so far), from the run's entry log."""
     turns = sum(1 for e in entries if e.get("type") == "message" and e.get("kind") == "agent")
     calls = sum(1 for e in entries if e.get("type") == "call")
     return turns, calls
@@ -76,7 +77,7 @@ def _progress(run: Run, entries: list[dict[str, Any]], started: float) -> tuple[
 def _status_line(run: Run, entries: list[dict[str, Any]], started: float) -> Any:
     from rich.text import Text
 
-    turns, calls = _progress(run, entries, started)
+    turns, calls = _progress(entries)
     colour = {"done": "green", "failed": "red", "cancelled": "red", "paused": "yellow"}.get(str(run.status), "cyan")
     line = Text()
     line.append(f"{run.status:<9}", style=f"bold {colour}")
