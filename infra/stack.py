@@ -24,6 +24,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from .acp import AcpApi
 from .agent_loop import AgentLoop
 from .api import Api
 from .bundling import lambda_code
@@ -118,6 +119,15 @@ class RunplaneStack(Stack):
             job_queues=job_queues,
             cloud_watch_role=cloud_watch_role,
         )
+        acp = AcpApi(
+            self,
+            "Acp",
+            defaults=defaults,
+            storage=storage,
+            state_machine=loop.state_machine,
+            rest_api=api.rest_api,
+            authorizer=api.authorizer,
+        )
         outbox = Outbox(
             self,
             "Outbox",
@@ -129,7 +139,7 @@ class RunplaneStack(Stack):
 
         self.model_provider = provider
         self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop
-        self.api, self.outbox = api, outbox
+        self.api, self.acp, self.outbox = api, acp, outbox
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the runplane API (stage included)")
         CfnOutput(self, "EventBusName", value=events.bus.event_bus_name, description="Run status events bus")

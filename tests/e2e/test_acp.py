@@ -143,13 +143,34 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture(scope="module")
-def local_mode() -> Iterator[dict[str, Any]]:
+def tools() -> Iterator[ToolServer]:
+    """The http target of the `refund` function (a plain-http origin local mode is told about)."""
+    server = ToolServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_mode(tools: ToolServer) -> Iterator[dict[str, Any]]:
     api_port, emu_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     env["RUNPLANE_API_KEY"] = CLUSTER_KEY  # for the Inferable routes; ACP requests here send no key
+    env["RUNPLANE_LOOPBACK_HTTP_ORIGINS"] = tools.url
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
+        [
+            sys.executable,
+            "-m",
+            "runplane.cli",
+            "local",
+            "--ephemeral",
+            "--port",
+            str(api_port),
+            "--emulator-port",
+            str(emu_port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -449,8 +470,7 @@ def test_a_stream_cut_and_resumed_with_last_event_id_loses_and_repeats_nothing(l
 
 # -- approvals: awaiting, resume, cancel (the chat agent may call every function of the cluster) ---------
 @pytest.fixture(scope="module")
-def refund_function(local_mode: dict[str, Any]) -> Iterator[ToolServer]:
-    tools = ToolServer().start()
+def refund_function(local_mode: dict[str, Any], tools: ToolServer) -> Iterator[ToolServer]:
     definition = {
         "description": "Refund an order",
         "requiresApproval": True,
@@ -465,7 +485,6 @@ def refund_function(local_mode: dict[str, Any]) -> Iterator[ToolServer]:
     finally:
         with httpx.Client(base_url=local_mode["api"], timeout=30) as http:
             http.delete("/clusters/default/functions/refund", headers=inferable_headers())
-        tools.stop()
 
 
 def inferable_headers() -> dict[str, str]:

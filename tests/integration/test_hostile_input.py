@@ -90,6 +90,14 @@ CASES = [
         '{"reason":NaN}',
         field="reason",
     ),
+    # found by the fuzzer: a float nearer to zero than a DynamoDB number can be (was a 500)
+    Case(
+        "subnormal-feedback-score",
+        "POST",
+        "/clusters/{c}/runs/{r}/feedback",
+        '{"score":2.225073858507e-311,"comment":null}',
+        204,
+    ),
     # -- content types ---------------------------------------------------------------------------
     Case("text-plain", "POST", RUNS, run_body(), 415, "content-type", "text/plain", {"content-type": "text/plain"}),
     Case("xml", "POST", RUNS, run_body(), 415, "content-type", "application/xml", {"content-type": "application/xml"}),
@@ -231,7 +239,7 @@ def test_hostile_input(harness: Any, ctx: dict[str, str], case: Case) -> None:
         is_base64=case.is_base64,
     )
     assert status == case.status, text[:500]
-    body = json.loads(text)
+    body = json.loads(text) if text else None
     if case.allow is not None:
         assert out_headers.get("Allow") == case.allow, out_headers
     if case.field is not None:
@@ -291,3 +299,34 @@ def test_an_internal_error_fails_the_run_in_words(harness: Any, ctx: dict[str, s
 
     assert run["failureReason"] == INTERNAL_FAILURE
     assert "Error" not in run["failureReason"] and "regular expression" not in run["failureReason"]
+
+
+ACP_CASES = [
+    ("invalid-utf8", base64.b64encode(b'{"agent_name":"chat \xff"}').decode(), True, "body", "UTF-8"),
+    ("nan", '{"agent_name":"chat","input":[{"parts":[{"content":"x"}]}],"session":NaN}', False, "session", "NaN"),
+    (
+        "surrogate",
+        '{"agent_name":"chat","input":[{"parts":[{"content":"\\ud800"}]}]}',
+        False,
+        "input.0.parts.0.content",
+        "",
+    ),
+    ("deep", '{"agent_name":"chat","input":' + "[" * 5000 + "]" * 5000 + "}", False, "input", "64 levels"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "is_base64", "field", "words"), ACP_CASES, ids=[c[0] for c in ACP_CASES])
+def test_acp_bodies_are_checked_as_the_api_checks_them(
+    harness: Any, ctx: dict[str, str], name: str, body: str, is_base64: bool, field: str, words: str
+) -> None:
+    """ACP's POST /runs (its own function; JSON whatever the Content-Type): the same strict body rules."""
+    from runplane.handlers import acp as acp_handler
+    from runplane.local.emulator import _Context
+    from runplane.local.http import proxy_event
+
+    event = proxy_event("POST", "/runs", body=body, is_base64=is_base64, headers={"user-agent": ["acp-sdk"]})
+    event["requestContext"]["authorizer"] = {"keyId": "k1", "clusterId": ctx["c"], "kind": "consumer"}
+    answer = acp_handler.handler(event, _Context("runplane-acp", 512, 900))
+    assert answer["statusCode"] == 400, answer
+    error = json.loads(answer["body"])
+    assert field in json.dumps(error) and words in json.dumps(error), error

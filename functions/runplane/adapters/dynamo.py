@@ -314,9 +314,7 @@ class DynamoRunStore:
 
     def set_run_fields(self, run: Run, **fields: Any) -> Run | None:
         """Write fields that are not part of the status graph (feedback); None if the run is gone."""
-        from decimal import Decimal
-
-        sets = {_ATTR.get(k, k): (Decimal(str(v)) if isinstance(v, float) else v) for k, v in fields.items()}
+        sets = {_ATTR.get(k, k): (_number(v, k) if isinstance(v, float) else v) for k, v in fields.items()}
         names = {f"#a{i}": attr for i, attr in enumerate(sets)}
         values = {f":a{i}": value for i, value in enumerate(sets.values())}
         try:
@@ -629,6 +627,20 @@ def _call_item(call: Call) -> dict[str, Any]:
 
 def _call_from_item(item: dict[str, Any]) -> Call:
     return Call.model_validate_json(item["data"]["S"])
+
+
+def _number(value: float, field: str) -> Any:
+    """A float as a DynamoDB number: magnitudes 1e-130 to 1e126, 38 digits. A JSON float nearer to
+    zero than DynamoDB can hold (e.g. 2.2e-311) is stored as 0; one beyond its range is refused."""
+    from decimal import Decimal
+
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidRequest("not a finite number", field=field)
+    if abs(value) < 1e-130:
+        return Decimal(0)
+    if abs(value) >= 1e126:
+        raise InvalidRequest("a number too large to store (DynamoDB numbers are below 1e126)", field=field)
+    return Decimal(repr(value))
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:

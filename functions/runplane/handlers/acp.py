@@ -12,8 +12,9 @@ The function answers in one of two ways:
 
 Bodies are parsed as JSON whatever their Content-Type says (the acp-sdk client sends none). Errors
 are ACP's ``{code, message, data}``. Waits (``mode: sync``) and streams run after the route returns,
-outside the resolver (which keeps the current event on shared state): ``serial.one_request()``
-only guards the short route calls.
+outside the resolver; what a route asks for afterwards, and the event it answers, are kept per thread.
+A body is checked as the API checks one (``handlers.inbound``: UTF-8, no NaN/Infinity, no lone
+surrogates, nesting ≤ 64), whatever its Content-Type.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ..ids import ulid
 from ..logic import acp
 from ..schemas import CreateRunRequest, Run
 from ..status import RunStatus
-from . import serial, wiring
+from . import inbound, wiring
 
 logger = Logger(service="runplane-acp")
 app = APIGatewayRestResolver()
@@ -92,7 +93,12 @@ def _cluster() -> str:
 
 
 def _body(model: type[BaseModel]) -> Any:
-    raw = _event().decoded_body if _event().body else ""
+    try:
+        raw = inbound.body_text(_event().raw_event)
+        if raw.strip():
+            inbound.parse_json(raw)
+    except inbound.Refused as exc:
+        raise acp.invalid(exc.field, exc.problem) from None
     try:
         return model.model_validate_json(raw or "")
     except ValidationError as exc:
@@ -416,12 +422,11 @@ def sse_events(
 
 def stream_handler(event: dict[str, Any], context: Any, *, stream_seconds: float = 900.0) -> Streamed:
     """The streaming entry point: the route's answer, then (for waits and streams) its body as it comes."""
-    with serial.one_request():  # the resolver's state is shared with the API's (local mode: one process)
-        _local.follow = None
-        _local.event = APIGatewayProxyEvent(event)
-        result = app.resolve(event, context)
-        follow: _Follow | None = _local.follow
-        _local.follow = None
+    _local.follow = None
+    _local.event = APIGatewayProxyEvent(event)
+    result = app.resolve(event, context)
+    follow: _Follow | None = _local.follow
+    _local.follow = None
     if follow is None:
         body = result.get("body") or ""
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()

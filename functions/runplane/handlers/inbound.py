@@ -153,15 +153,11 @@ def _set_json_content_type(event: dict[str, Any]) -> None:
     event["headers"], event["multiValueHeaders"] = headers, multi
 
 
-def normalize(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with its body checked and as UTF-8 JSON text (``isBase64Encoded`` false), or Refused."""
-    for source in ("queryStringParameters", "pathParameters"):
-        for key, value in (event.get(source) or {}).items():
-            if _SURROGATE.search(str(key)) or (isinstance(value, str) and _SURROGATE.search(value)):
-                raise Refused(400, str(key), "contains a lone UTF-16 surrogate: not valid Unicode")
+def body_text(event: dict[str, Any]) -> str:
+    """The body as text: base64 (``isBase64Encoded``) decoded, strictly UTF-8; Refused (400) if not."""
     raw = event.get("body")
     if raw is None or raw == "":
-        return event
+        return ""
     if event.get("isBase64Encoded"):
         try:
             data = base64.b64decode(str(raw), validate=True)
@@ -169,6 +165,20 @@ def normalize(event: dict[str, Any]) -> dict[str, Any]:
             raise Refused(400, "body", "the body is marked base64 but is not valid base64") from None
     else:
         data = str(raw).encode("utf-8", errors="surrogatepass")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(400, "body", f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at position {exc.start})") from None
+
+
+def normalize(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its body checked and as UTF-8 JSON text (``isBase64Encoded`` false), or Refused."""
+    for source in ("queryStringParameters", "pathParameters"):
+        for key, value in (event.get(source) or {}).items():
+            if _SURROGATE.search(str(key)) or (isinstance(value, str) and _SURROGATE.search(value)):
+                raise Refused(400, str(key), "contains a lone UTF-16 surrogate: not valid Unicode")
+    if event.get("body") is None or event.get("body") == "":
+        return event
     content_type = header(event, "content-type")
     if content_type is not None and content_type.strip():
         media_type, charset = _media_type(content_type)
@@ -176,10 +186,7 @@ def normalize(event: dict[str, Any]) -> dict[str, Any]:
             raise Refused(415, "content-type", f"'{media_type}' is not JSON: send the body as application/json")
         if charset not in (None, "utf-8", "utf8"):
             raise Refused(415, "content-type", f"charset '{charset}' is not supported: send UTF-8")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Refused(400, "body", f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at position {exc.start})") from None
+    text = body_text(event)
     if text.strip():
         parse_json(text)
     event = {**event, "body": text, "isBase64Encoded": False}
