@@ -36,7 +36,10 @@ def local_mode() -> Iterator[dict[str, Any]]:
     env["RUNPLANE_ADMIN_KEY"] = ADMIN_KEY
     args = [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)]
     with tempfile.TemporaryDirectory(prefix="runplane-tools-") as data_dir:
-        if "--data-dir" in Path(cli.__file__).read_text():  # local mode with a persistent data directory
+        source = Path(cli.__file__).read_text()
+        if "--ephemeral" in source:  # keep nothing: no .runplane/ in the working directory
+            args.append("--ephemeral")
+        elif "--data-dir" in source:
             args += ["--data-dir", data_dir]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         banner: list[str] = []
