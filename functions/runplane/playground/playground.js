@@ -318,7 +318,7 @@
     $("functions-table").tBodies[0].replaceChildren(...fns.functions.map((f) => el("tr", { "data-function": f.name },
       el("td", {}, el("code", {}, f.name), f.builtin ? el("span", { class: "tag" }, "builtin") : null),
       el("td", {}, (f.target && f.target.type) || ""),
-      el("td", {}, f.requiresApproval ? badge("awaiting_approval") : "no"),
+      el("td", {}, f.requiresApproval ? el("span", { class: "badge paused", "data-status": "awaiting_approval" }, "needs approval") : "no"),
       el("td", {}, f.description || ""),
       el("td", {}, el("details", {}, el("summary", {}, "schema"), json(f.inputSchema))))));
     const now = Date.now();
