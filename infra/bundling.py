@@ -1,7 +1,8 @@
 """The Lambda code asset, built without Docker.
 
 One asset serves every function: ``functions/runplane`` plus the runtime dependencies of
-``pyproject.toml`` (``[project].dependencies``, the single source of truth), installed for the Lambda
+``pyproject.toml`` (``[project].dependencies`` and the ``server`` extra, the single source of truth;
+the base alone is the light client/worker install), installed for the Lambda
 platform (Linux, arm64, CPython 3.13) by ``pip install --platform ... --only-binary=:all:``, with
 ``requirements.lock`` as constraints so the asset holds the versions the tests ran with.
 
@@ -57,9 +58,14 @@ def _dist_name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", match.group(1)).lower()
 
 
+SERVER_EXTRA = "server"  # [project.optional-dependencies].server: what the handlers need beyond the base
+
+
 def runtime_dependencies(pyproject: Path = PYPROJECT) -> list[str]:
-    """``[project].dependencies`` of pyproject.toml minus what the Lambda runtime provides."""
-    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    """``[project].dependencies`` plus the ``server`` extra of pyproject.toml, minus what the Lambda
+    runtime provides."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    deps = [*project["dependencies"], *project.get("optional-dependencies", {}).get(SERVER_EXTRA, [])]
     return [d for d in deps if _dist_name(d) not in RUNTIME_PROVIDED]
 
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Worker"]
+__all__ = ["AsyncRunplane", "Runplane", "Worker"]
 
 if TYPE_CHECKING:
+    from .client import AsyncRunplane, Runplane
     from .worker import Worker
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: Lambda handlers import ``runplane.*`` and must not pay for the worker SDK's imports.
+    # Lazy: Lambda handlers import ``runplane.*`` and must not pay for the SDKs' imports.
     if name == "Worker":
         from .worker import Worker
 
         return Worker
+    if name in ("Runplane", "AsyncRunplane"):
+        from . import client
+
+        return getattr(client, name)
     raise AttributeError(name)

@@ -1,4 +1,5 @@
-"""``runplane`` command line: ``runplane local`` (local mode) and ``runplane bench`` (benchmark)."""
+"""``runplane`` command line: ``runplane local`` (local mode), ``runplane bench`` (benchmark), and the
+commands over the API (``run``, ``runs``, ``keys``, ``functions``: :mod:`runplane.cli_tools`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+from . import cli_tools
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -172,6 +175,17 @@ def _local_keys(cluster_id: str) -> tuple[str, str]:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
+    """``keys create``: over the API (a cluster or admin key), or with --stack/--table straight into
+    the table (the operator's path to the first admin key)."""
+    if not (args.stack or args.table):
+        from . import cli_tools
+
+        return cli_tools.call(cli_tools.cmd_keys_create, args)
+    args.cluster = args.cluster or "default"
+    return _keys_create_direct(args)
+
+
+def _keys_create_direct(args: argparse.Namespace) -> int:
     """Mint a key straight into a deployed stack's table, with the caller's AWS credentials (how an
     operator gets the first admin key: no key is needed to make it, IAM is the gate)."""
     import boto3
@@ -236,17 +250,25 @@ def main(argv: list[str] | None = None) -> int:
     local.set_defaults(func=_local)
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser(
-        "create", help="mint a key into a deployed stack's table with your AWS credentials (the first admin key)"
+        "create",
+        help="mint a key: over the API, or with --stack/--table straight into a deployed stack's table "
+        "with your AWS credentials (the first admin key)",
     )
-    where = create.add_mutually_exclusive_group(required=True)
+    where = create.add_mutually_exclusive_group()
     where.add_argument("--stack", help="the deployed stack's name (its TableName output is used)")
     where.add_argument("--table", help="the runs table's name, instead of --stack")
     create.add_argument("--kind", choices=["cluster", "consumer", "machine", "admin"], default="cluster")
-    create.add_argument("--cluster", default="default", help="the key's cluster, created if missing")
+    create.add_argument(
+        "--cluster",
+        default=None,
+        help="the key's cluster (with --stack/--table: created if missing; default 'default')",
+    )
     create.add_argument("--name", default="created with runplane keys create")
     create.add_argument("--region", default=None, help="AWS region (default: your AWS configuration's)")
     create.add_argument("--json", action="store_true", help="print {id, key, clusterId, kind} as JSON")
+    cli_tools.connection_flags(create, cluster=False)
     create.set_defaults(func=_keys_create)
+    cli_tools.add_commands(sub, keys)
     bench = sub.add_parser("bench", help="benchmark the agent loop in the emulator")
     bench.add_argument("--runs", type=int, default=20, help="scripted runs for the throughput figure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -260,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--total-runs", type=int, default=200, help="concurrency: runs created in all (default 200)")
     bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
+    if getattr(args, "api_command", False):
+        return cli_tools.call(args.func, args)
     return int(args.func(args))
 
 

@@ -78,8 +78,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     )
 }
 
-# Routes that answer without a key (health checks); every other route is behind the authorizer.
-PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/live"), ("GET", "/ping"))
+# Routes that answer without a key (health checks, and the Playground's page, which holds no data:
+# its API calls send the key the person enters); every other route is behind the authorizer.
+PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/live"), ("GET", "/ping"), ("GET", "/playground"))
 # API Gateway caches the authorizer's answer per authorization header this long: a revoked key may
 # still pass for up to this many seconds on AWS (local mode does not cache).
 AUTHORIZER_CACHE_SECONDS = 30

@@ -288,6 +288,7 @@ class RunView(BaseModel):
     test: bool
     interactive: bool
     attached_functions: list[str] | None = Field(default=None, alias="attachedFunctions")
+    result_schema: dict[str, Any] | None = Field(default=None, alias="resultSchema")
     pending_approvals: list[PendingApproval] = Field(default_factory=list, alias="pendingApprovals")
     cancel_reason: str | None = Field(default=None, alias="cancelReason")
     user_id: str | None = Field(default=None, alias="userId")
@@ -315,6 +316,7 @@ class RunView(BaseModel):
             test=bool(run.test and run.test.get("enabled")),
             interactive=run.interactive,
             attached_functions=run.attached_functions,
+            result_schema=run.result_schema,
             cancel_reason=run.cancel_reason,
             feedback_comment=run.feedback_comment,
             feedback_score=run.feedback_score,
@@ -404,6 +406,7 @@ class Approval(BaseModel):
     approved: bool | None = None
     reason: str | None = None
     edited_input: dict[str, Any] | None = Field(default=None, alias="editedInput")
+    decided_by: str | None = Field(default=None, alias="decidedBy")  # the deciding API key's id
     model_config = ConfigDict(populate_by_name=True)
 
 

@@ -16,10 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_runtime_dependencies_are_pyproject_minus_the_aws_sdk() -> None:
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["server"]]
     deps = bundling.runtime_dependencies()
     assert deps == [d for d in declared if not d.startswith(("boto3", "botocore", "s3transfer"))]
     assert any(d.startswith("boto3") for d in declared) and not any(d.startswith("boto3") for d in deps)
+    # What the handlers import is in the asset, though the base install (client and worker SDKs) is light.
+    names = {bundling._dist_name(d) for d in deps}
+    assert {"aws-lambda-powertools", "anthropic", "jsonschema", "pydantic", "httpx", "standardwebhooks"} <= names
+    assert {bundling._dist_name(d) for d in project["dependencies"]} == {"httpx", "pydantic"}
 
 
 def test_pip_targets_lambda_arm64_python_313() -> None:

@@ -248,7 +248,7 @@ def test_stream_event_source_mapping(template: Template, tpl: dict[str, Any]) ->
 
 # -- API -----------------------------------------------------------------------------------------
 def test_rest_api_proxies_everything_to_the_api_function(template: Template, tpl: dict[str, Any]) -> None:
-    """ANY / and ANY /{proxy+} (and GET /live) go to the API function; ACP's routes (and GET /ping)
+    """ANY / and ANY /{proxy+} (and GET /live, GET /playground) go to the API function; ACP's routes (and GET /ping)
     to the streamed ACP function (tests/infra/test_acp_streaming.py)."""
     api_fn = function_id(tpl, API)
     acp_fn = function_id(tpl, resources.FUNCTIONS["acp"].handler)
@@ -275,7 +275,9 @@ def test_rest_api_proxies_everything_to_the_api_function(template: Template, tpl
         assert f"<{target}.Arn>" in render(props["Integration"]["Uri"]), segment
         if target == api_fn:
             to_api.append((props["HttpMethod"], segment))
-    assert sorted(to_api) == [("ANY", ""), ("ANY", "{proxy+}"), ("GET", "live")]
+    public = [(m, p.strip("/")) for m, p in resources.PUBLIC_ROUTES if not resources.is_acp_path(p)]
+    assert sorted(to_api) == sorted([("ANY", ""), ("ANY", "{proxy+}"), *public])
+    assert ("GET", "live") in public and ("GET", "playground") in public
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {

@@ -36,7 +36,7 @@ from ..schemas import (
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import inbound, inferable, wiring
+from . import inbound, inferable, playground, wiring
 from .keys_routes import router as keys_router
 from .run_configs import router as run_configs_router
 
@@ -46,6 +46,7 @@ app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
 app.include_router(keys_router)
 app.include_router(inferable.router)
 app.include_router(run_configs_router)  # /clusters/{clusterId}/run-configs (handlers/run_configs.py)
+app.include_router(playground.router)
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
@@ -120,9 +121,15 @@ def get_log(
 
 @app.post("/clusters/<clusterId>/runs/<runId>/calls/<callId>/approval")
 def decide_call(clusterId: ClusterId, runId: RunId, callId: CallId, body: ApprovalDecision) -> Response[CallView]:
-    _require(clusterId, "runs")
+    principal = _require(clusterId, "runs")
     call = wiring.run_service().decide(
-        clusterId, runId, callId, approved=body.approved, reason=body.reason, edited_input=body.input
+        clusterId,
+        runId,
+        callId,
+        approved=body.approved,
+        reason=body.reason,
+        edited_input=body.input,
+        decided_by=principal.key_id,
     )
     return _json(200, CallView.of(call))
 

@@ -247,6 +247,7 @@ class CallSteps:
         approved: bool,
         reason: str | None,
         edited_input: dict[str, Any] | None,
+        decided_by: str | None = None,
     ) -> Call:
         """A human's decision (API). Exactly one of two concurrent decisions wins; the other → Conflict."""
         run = self.store.get_run(cluster_id, run_id)
@@ -272,7 +273,13 @@ class CallSteps:
                 raise InvalidRequest(f"does not match the function's inputSchema: {'; '.join(problems)}", field="input")
         assert call.approval is not None
         approval = call.approval.model_copy(
-            update={"decided_at": now_iso(), "approved": approved, "reason": reason, "edited_input": edited_input}
+            update={
+                "decided_at": now_iso(),
+                "approved": approved,
+                "reason": reason,
+                "edited_input": edited_input,
+                "decided_by": decided_by,
+            }
         )
         fields: dict[str, Any] = {
             "status": "approved" if approved else "denied",

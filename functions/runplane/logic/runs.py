@@ -331,10 +331,17 @@ class RunService:
         approved: bool,
         reason: str | None,
         edited_input: dict[str, Any] | None,
+        decided_by: str | None = None,
     ) -> Call:
         self.get_run(cluster_id, run_id)
         return self.calls.decide(
-            cluster_id, run_id, call_id, approved=approved, reason=reason, edited_input=edited_input
+            cluster_id,
+            run_id,
+            call_id,
+            approved=approved,
+            reason=reason,
+            edited_input=edited_input,
+            decided_by=decided_by,
         )
 
     def pending_approvals(self, run: Run) -> list[Call]:
@@ -416,6 +423,7 @@ def build_timeline(messages: list[Message], calls: list[Call], history: list[dic
                         "approved": bool(c.approval.approved),
                         "reason": c.approval.reason,
                         "editedInput": c.approval.edited_input,
+                        "decidedBy": c.approval.decided_by,
                     }
                 )
     entries.sort(key=lambda e: (e["at"], _ORDER[e["type"]], e.get("index", 0), e.get("sequence", 0)))
