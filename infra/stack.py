@@ -30,6 +30,7 @@ from .bundling import lambda_code
 from .events import DEFAULT_BUS_NAME, Events, Outbox
 from .functions import FunctionDefaults
 from .model import ModelAccess, resolve_provider
+from .notifications import Notifications
 from .storage import Storage
 from .tools import DEFAULT_TOOL_LAMBDA_PREFIX, JobQueues, Tools
 
@@ -126,10 +127,18 @@ class RunplaneStack(Stack):
             state_machine=loop.state_machine,
             defaults=defaults,
         )
+        notifications = Notifications(
+            self,
+            "Notifications",
+            defaults=defaults,
+            storage=storage,
+            publisher=outbox.function,
+            tool_lambda_prefix=tool_prefix,
+        )
 
         self.model_provider = provider
         self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop
-        self.api, self.outbox = api, outbox
+        self.api, self.outbox, self.notifications = api, outbox, notifications
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the runplane API (stage included)")
         CfnOutput(self, "EventBusName", value=events.bus.event_bus_name, description="Run status events bus")
@@ -142,5 +151,11 @@ class RunplaneStack(Stack):
             "OutboxDeadLetterQueueUrl",
             value=outbox.dead_letter_queue.queue_url,
             description="Stream batches the event publisher gave up on (should stay empty)",
+        )
+        CfnOutput(
+            self,
+            "NotificationDeadLetterQueueUrl",
+            value=notifications.dead_letter_queue.queue_url,
+            description="onStatusChange deliveries that ran out of retries (redrive them to retry)",
         )
         CfnOutput(self, "ModelProvider", value=provider)

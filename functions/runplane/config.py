@@ -50,6 +50,12 @@ class Settings(BaseModel):
     call_poll_wait_seconds: int = Field(default=20, ge=0, le=25)
     # Messages larger than this go to S3 (DynamoDB items are capped at 400 KB).
     inline_message_bytes: int = Field(default=200_000, ge=1_000)
+    # onStatusChange: the delivery queue (FIFO), the back-off between attempts (doubling from the
+    # base up to the cap), and how long a webhook receiver may take to answer.
+    notify_queue_url: str = ""
+    notify_backoff_seconds: int = Field(default=5, ge=0, le=900)
+    notify_max_backoff_seconds: int = Field(default=900, ge=0, le=43_200)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
 
     @classmethod
     def from_env(cls) -> Settings:

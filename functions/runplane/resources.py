@@ -66,8 +66,23 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             60,
             256,
         ),
+        FunctionSpec(
+            "notify",
+            "runplane.handlers.notify.handler",
+            "runplane onStatusChange: signed webhooks and function calls",
+            60,
+            256,
+        ),
     )
 }
+
+# onStatusChange deliveries: a FIFO queue (one message group per run: in order; deduplicated on the
+# webhook id) fed by the outbox, consumed by the notify function. A delivery that keeps failing is
+# received this many times (with growing back-off), then lands in the dead-letter queue.
+NOTIFY_QUEUE_NAME = "notify.fifo"  # suffix: "<prefix>-notify.fifo"
+NOTIFY_DLQ_NAME = "notify-dlq.fifo"
+NOTIFY_MAX_RECEIVES = 8
+NOTIFY_BATCH_SIZE = 10
 
 # Routes that answer without a key (health checks); every other route is behind the authorizer.
 PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/live"), ("GET", "/ping"))

@@ -72,17 +72,28 @@ def mock_key(key: str) -> str:
     return key[len(prefix) :] if key.startswith(prefix) else key
 
 
-class OnStatusChange(Strict):
-    """Where a run reports its own status changes: a signed webhook, or a function."""
+class WebhookTarget(Strict):
+    url: AnyHttpUrl
+    statuses: list[RunStatus] | None = Field(default=None, min_length=1)
 
-    webhook: AnyHttpUrl | None = None
+
+class OnStatusChange(Strict):
+    """Where a run reports its own status changes: a signed webhook, or a function (see
+    ``logic.notify``). Default statuses: ``paused`` and every terminal status."""
+
+    type: Literal["function", "webhook"] | None = Field(default=None, description="Inferable's discriminator.")
+    webhook: AnyHttpUrl | WebhookTarget | None = None
     function: Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)] | FunctionReference | None = None
-    statuses: list[RunStatus] | None = Field(default=None, description="Only these statuses notify; all when absent.")
+    statuses: list[RunStatus] | None = Field(
+        default=None, min_length=1, description="Only these statuses notify (default: paused, done, failed, cancelled)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> OnStatusChange:
         if (self.webhook is None) == (self.function is None):
             raise ValueError("give exactly one of 'webhook' or 'function'")
+        if self.type is not None and getattr(self, self.type) is None:
+            raise ValueError(f"type is '{self.type}' but '{self.type}' is not given")
         return self
 
 

@@ -230,7 +230,7 @@ def test_bus_and_archive(template: Template, tpl: dict[str, Any]) -> None:
 def test_stream_event_source_mapping(template: Template, tpl: dict[str, Any]) -> None:
     table_id, _ = only(tpl, "AWS::DynamoDB::Table")
     (queue_id,) = [q for q in resources_of(tpl, "AWS::SQS::Queue") if q.startswith("Outbox")]
-    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)  # + the notify queue (test_production)
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {

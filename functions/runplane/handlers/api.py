@@ -38,11 +38,13 @@ from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
 from . import inferable, serial, wiring
 from .keys_routes import router as keys_router
+from .notify_routes import router as notify_router
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
 app.include_router(keys_router)
+app.include_router(notify_router)
 app.include_router(inferable.router)
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]

@@ -1,4 +1,5 @@
-"""The outbox publisher: the runs table's stream → EventBridge (and a safety-net execution start).
+"""The outbox publisher: the runs table's stream → EventBridge, the onStatusChange delivery queue
+(``logic.notify``), and a safety-net execution start.
 
 Records are handled strictly in order. On the first record that cannot be published, the handler
 reports that record (``batchItemFailures``) and stops: Lambda retries the batch from there, so a
@@ -15,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..adapters.dynamo import deserialize, run_from_item
 from ..logic.events import status_change, to_entry
+from ..logic.notify import notification_for
 from . import wiring
 
 logger = Logger(service="runplane-events")
@@ -49,6 +51,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 # The API starts the execution right after the write; if it died in between, this does.
                 wiring.executions().start(run_from_item(new))
             detail = status_change(old, new)
+            notification = notification_for(old, new)
+            if notification is not None:  # FIFO, deduplicated on its id: a re-sent record queues it once
+                wiring.notification_queue().send([notification])
         except Exception:
             logger.exception("could not process stream record", sequence_number=seqno)
             return _fail_from(pending, seqno)

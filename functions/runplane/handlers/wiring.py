@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..adapters.webhooks import DynamoWebhookSecrets, NotificationTargets
     from ..logic.agent import AgentSteps
 
 from ..adapters.clients import client
@@ -13,6 +14,7 @@ from ..adapters.dynamo import DynamoRunStore
 from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
 from ..adapters.keys import DynamoKeyStore
+from ..adapters.notify_queue import SqsNotificationQueue
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
 from ..logic.calls import CallSteps
@@ -50,7 +52,7 @@ def call_steps() -> CallSteps:
 
 @lru_cache(maxsize=1)
 def run_service() -> RunService:
-    return RunService(store(), executions(), settings(), functions(), call_steps())
+    return RunService(store(), executions(), settings(), functions(), call_steps(), webhook_secrets())
 
 
 @lru_cache(maxsize=1)
@@ -95,6 +97,25 @@ def event_sink() -> EventBridgeSink:
     return EventBridgeSink(settings())
 
 
+@lru_cache(maxsize=1)
+def notification_queue() -> SqsNotificationQueue:
+    return SqsNotificationQueue(settings())
+
+
+@lru_cache(maxsize=1)
+def webhook_secrets() -> DynamoWebhookSecrets:
+    from ..adapters.webhooks import DynamoWebhookSecrets
+
+    return DynamoWebhookSecrets(settings())
+
+
+@lru_cache(maxsize=1)
+def notification_targets() -> NotificationTargets:
+    from ..adapters.webhooks import NotificationTargets, WebhookSender
+
+    return NotificationTargets(settings(), WebhookSender(settings(), webhook_secrets()))
+
+
 def reset() -> None:
     for cached in (
         store,
@@ -108,5 +129,8 @@ def reset() -> None:
         agent_steps,
         event_sink,
         keys,
+        notification_queue,
+        webhook_secrets,
+        notification_targets,
     ):
         cached.cache_clear()

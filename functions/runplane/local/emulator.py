@@ -30,6 +30,7 @@ from .. import resources
 from ..adapters import clients
 from ..config import reset_settings_cache
 from ..handlers import wiring
+from .queues import QueuePoller, notify_queue_names, provision_notify_queues
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -137,6 +138,9 @@ class Emulator:
         self.stream_poll_seconds = stream_poll_seconds
         self._server: Any = None
         self._poller: StreamPoller | None = None
+        self.notify_poller: QueuePoller | None = None
+        self.notify_queue_url = ""
+        self.notify_dlq_url = ""
         self._saved_env: dict[str, str | None] = {}
         self.state_machine_arn = ""
         self.table_stream_arn = ""
@@ -170,6 +174,7 @@ class Emulator:
             ),
             # Local mode only: tool servers on 127.0.0.1 over plain http (tests, demos).
             "RUNPLANE_ALLOW_LOOPBACK_HTTP": "true",
+            "RUNPLANE_NOTIFY_QUEUE_URL": f"{self.endpoint}/{ACCOUNT}/{notify_queue_names(PREFIX)[0]}",
         }
         env.pop("AWS_SESSION_TOKEN", None)
         env.update(self.extra_env)
@@ -196,6 +201,10 @@ class Emulator:
         self._provision()
         self._poller = StreamPoller(self.table_stream_arn, self.names.function("stream"), self.stream_poll_seconds)
         self._poller.start()
+        self.notify_poller = QueuePoller(
+            self.notify_queue_url, self.names.function("notify"), REGION, self.stream_poll_seconds
+        )
+        self.notify_poller.start()
         return self
 
     def client(self, service: str) -> Any:
@@ -240,6 +249,7 @@ class Emulator:
         self.table_stream_arn = table["TableDescription"]["LatestStreamArn"]
         self.client("s3").create_bucket(Bucket=self.names.bucket)
         self.client("events").create_event_bus(Name=self.names.bus)
+        self.notify_queue_url, self.notify_dlq_url = provision_notify_queues(self.client("sqs"), PREFIX)
         lam = self.client("lambda")
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as zf:
@@ -267,6 +277,8 @@ class Emulator:
     def stop(self) -> None:
         if self._poller:
             self._poller.stop()
+        if self.notify_poller:
+            self.notify_poller.stop()
         if self._server:
             try:
                 self._stop_executions()
