@@ -51,12 +51,14 @@ class Api(Construct):
         storage.table.grant_read_write_data(self.function)
         storage.bucket.grant_read(self.function)
         storage.bucket.grant_put(self.function)
+        storage.bucket.grant_delete(self.function)  # deleteRun removes a run's S3 objects
         state_machine.grant_start_execution(self.function)
         state_machine.grant_execution(self.function, "states:StopExecution")
         # Approvals and worker results resume tasks; workers' job polling reads the job queues.
         grant_task_response(self.function)
         job_queues.grant_create(self.function)
         job_queues.grant_consume(self.function)
+        job_queues.grant_send(self.function)  # createCall queues a call outside any run
 
         # The authorizer reads one item (the key, by its hash) per uncached request.
         self.authorizer_function = runplane_function(

@@ -13,6 +13,8 @@ Scenarios:
                      repair message), the 6th with the result: the conversation exceeds 1 MB and its big
                      messages go to S3;
   throughput         N one-turn runs created back to back; wall time until every execution ended.
+  concurrency        (``--scenario concurrency``, bench_load.py) N clients create M runs over real HTTP
+                     against a ``runplane local`` process: latency, duplicates, lost, stuck, peak RSS.
 Cold import time of each Lambda handler module (resources.FUNCTIONS) is measured in fresh
 interpreters (median of 3), with whether ``anthropic`` got imported.
 """
@@ -535,6 +537,15 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "scenario", "loop") == "concurrency":
+        from .bench_load import render as render_load
+        from .bench_load import scenario_concurrency
+
+        load = scenario_concurrency(max(1, int(args.clients)), max(1, int(args.total_runs)))
+        print(
+            json.dumps(load, separators=(",", ":")) if getattr(args, "json", False) else render_load(load), flush=True
+        )
+        return 0
     runs = max(1, int(getattr(args, "runs", 20) or 20))
     # import_repeats is not a CLI option: the test lowers it to stay fast.
     report = run_bench(runs, max(1, int(getattr(args, "import_repeats", IMPORT_REPEATS))))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import shutil
 import signal
 import sys
 import threading
+from pathlib import Path
+from typing import Any
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -26,9 +31,12 @@ def _local(args: argparse.Namespace) -> int:
         # ACP's own examples send no key: keyless ACP requests from loopback act on this cluster.
         "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": os.environ.get("RUNPLANE_KEYLESS_LOOPBACK_CLUSTER", args.cluster),
     }
-    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env).start()
+    data_dir = _data_dir(args)
+    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env, data_dir=data_dir).start()
     try:
+        _remember_keys(data_dir, args.cluster, load=True)
         cluster_key, admin_key = _local_keys(args.cluster)
+        _remember_keys(data_dir, args.cluster, keys=(cluster_key, admin_key))
         api = LocalApiServer(emulator.names.function("api"), host=args.host, port=args.port).start()
     except BaseException:
         emulator.stop()
@@ -50,20 +58,63 @@ def _local(args: argparse.Namespace) -> int:
         "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)\n"
         f"  event bus       {emulator.names.bus}    state machine {emulator.state_machine_arn}\n"
         f"  model provider  {provider_note}\n"
+        f"  data            {_data_note(data_dir, emulator)}\n"
         "  stop            Ctrl-C",
         flush=True,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        print("\nstopping runplane local mode", flush=True)
-        api.stop()
-        emulator.stop()
-    return 0
+    print("\nstopping runplane local mode", flush=True)
+    # Stop taking requests, then write the last snapshot: every acknowledged write is on disk. Then
+    # leave at once: the emulator's execution threads would keep the interpreter alive (and tearing
+    # a large heap down takes long); whatever they still do is not kept (open runs are failed with
+    # "local mode restarted" at the next start).
+    api.stop()
+    emulator.persist()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    if args.ephemeral:
+        return None
+    path = Path(args.data_dir).expanduser().resolve()
+    if args.fresh and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _remember_keys(
+    data_dir: Path | None, cluster: str, *, load: bool = False, keys: tuple[str, str] | None = None
+) -> None:
+    """With a data directory, the banner's keys stay the same across restarts: their secrets are
+    kept in ``keys.json`` (mode 600) and passed back as the chosen secrets (a no-op if they exist)."""
+    if data_dir is None:
+        return
+    path = data_dir / f"keys-{cluster}.json"
+    if load and path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        os.environ.setdefault("RUNPLANE_API_KEY", saved["clusterKey"])
+        os.environ.setdefault("RUNPLANE_ADMIN_KEY", saved["adminKey"])
+    elif keys is not None:
+        path.write_text(json.dumps({"clusterKey": keys[0], "adminKey": keys[1]}), encoding="utf-8")
+        path.chmod(0o600)
+
+
+def _data_note(data_dir: Path | None, emulator: Any) -> str:
+    if data_dir is None:
+        return "in memory only (--ephemeral): nothing is kept after a stop"
+    restored = emulator.restored
+    note = f"{data_dir}    (kept across restarts; --fresh or deleting it starts empty)"
+    if restored.get("items"):
+        note += f"\n                  restored {restored['items']} items, {restored['objects']} objects"
+        if emulator.recovered:
+            note += f"; {len(emulator.recovered)} open runs failed: local mode restarted"
+    return note
 
 
 def _local_keys(cluster_id: str) -> tuple[str, str]:
@@ -145,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--emulator-port", type=int, default=4566, help="AWS emulator port (default 4566)")
     local.add_argument("--cluster", default="default", help="cluster created at start (default 'default')")
     local.add_argument("--verbose", action="store_true", help="print handler logs and HTTP access lines")
+    local.add_argument("--data-dir", default=".runplane", help="where local mode keeps its state (default ./.runplane)")
+    local.add_argument("--fresh", action="store_true", help="delete the data directory first: start empty")
+    local.add_argument("--ephemeral", action="store_true", help="keep nothing: no data directory, state in memory")
     local.set_defaults(func=_local)
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser(
@@ -162,6 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="benchmark the agent loop in the emulator")
     bench.add_argument("--runs", type=int, default=20, help="scripted runs for the throughput figure")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument(
+        "--scenario",
+        choices=("loop", "concurrency"),
+        default="loop",
+        help="loop: the agent loop's figures (default); concurrency: N clients x M runs over HTTP",
+    )
+    bench.add_argument("--clients", type=int, default=16, help="concurrency: HTTP clients (default 16)")
+    bench.add_argument("--total-runs", type=int, default=200, help="concurrency: runs created in all (default 200)")
     bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -17,7 +17,8 @@ class RunStore(Protocol):
         """Create the cluster; False when it already exists."""
 
     def create_run(self, run: Run, first_message: Message | None) -> Run | None:
-        """Store a new run (and its first message) atomically; the existing run if the id is taken."""
+        """Store a new run (one conditional write), then its first message (idempotently); the
+        existing run if the id is taken."""
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None: ...
 

@@ -31,7 +31,17 @@ def local_mode() -> Iterator[dict[str, Any]]:
     env["RUNPLANE_API_KEY"] = CLUSTER_KEY
     env["RUNPLANE_ADMIN_KEY"] = ADMIN_KEY
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
+        [
+            sys.executable,
+            "-m",
+            "runplane.cli",
+            "local",
+            "--port",
+            str(api_port),
+            "--emulator-port",
+            str(emu_port),
+            "--ephemeral",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

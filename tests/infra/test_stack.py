@@ -328,11 +328,13 @@ def test_api_role(tpl: dict[str, Any]) -> None:
     table_id, _ = only(tpl, "AWS::DynamoDB::Table")
     assert {"Fn::GetAtt": [table_id, "Arn"]} in resources_for(statements, "dynamodb:PutItem")
     assert {"Fn::GetAtt": [table_id, "Arn"]} in resources_for(statements, "dynamodb:Query")
-    for action in ("sqs:CreateQueue", "sqs:ReceiveMessage", "sqs:DeleteMessage"):
+    for action in ("sqs:CreateQueue", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage"):
         assert [render(r) for r in resources_for(statements, action)] == [JOB_QUEUES], action
     actions = actions_of(statements)
     assert not {a for a in actions if a.startswith(("events:", "bedrock:", "secretsmanager:", "lambda:"))}
-    assert "s3:DeleteObject" not in actions and "sqs:SendMessage" not in actions
+    bucket_id, _ = only(tpl, "AWS::S3::Bucket")
+    deletes = resources_for(statements, "s3:DeleteObject*")  # deleteRun: only the blob bucket's objects
+    assert deletes and all(bucket_id in render(r) for r in deletes)
 
 
 def test_agent_step_role(tpl: dict[str, Any]) -> None:

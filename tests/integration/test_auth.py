@@ -43,6 +43,7 @@ CAPABILITY: dict[tuple[str, str], str] = {
     ("GET", "/clusters/{clusterId}/machines"): "cluster",
     ("GET", "/clusters/{clusterId}/services"): "cluster",
     ("GET", "/clusters/{clusterId}/calls"): "machine",
+    ("POST", "/clusters/{clusterId}/calls"): "machine",
     ("GET", "/clusters/{clusterId}/calls/{callId}"): "machine",
     ("POST", "/clusters/{clusterId}/calls/{callId}/result"): "machine",
     ("POST", "/clusters/{clusterId}/calls/{callId}/blobs"): "machine",
@@ -69,6 +70,7 @@ BODY: dict[tuple[str, str], Any] = {
     ("POST", "/clusters/{clusterId}/runs/{runId}/feedback"): {"comment": None, "score": 1},
     ("POST", "/clusters/{clusterId}/calls/{callId}/approval"): {"approved": True},
     ("POST", "/machines"): {},
+    ("POST", "/clusters/{clusterId}/calls"): {"service": "s", "function": "f", "input": {}},
     ("POST", "/clusters/{clusterId}/calls/{callId}/result"): {"result": {}, "resultType": "resolution", "meta": {}},
     ("POST", "/clusters/{clusterId}/calls/{callId}/blobs"): {
         "name": "b",

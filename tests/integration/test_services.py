@@ -30,15 +30,13 @@ def emulator_env() -> dict[str, str]:
     return emulator_settings(RUNPLANE_CALL_POLL_WAIT_SECONDS="1")
 
 
-def as_key(cluster: str) -> dict[str, str]:
-    return {"keyId": "k-test", "clusterId": cluster, "kind": "cluster"}
-
-
 def call_api(
     harness: Any, cluster: str, method: str, path: str, body: Any = None, **query: str
 ) -> tuple[int, Any, dict[str, str]]:
+    """A request as the SDK makes it (its machine headers, the cluster's key): (status, body, headers
+    with lower-case names)."""
     return harness.api_with_headers(
-        method, path, body, query={k: str(v) for k, v in query.items()}, headers=MACHINE, authorizer=as_key(cluster)
+        method, path, body, {k: str(v) for k, v in query.items()}, headers=MACHINE, key=harness.keys[cluster]
     )
 
 
@@ -85,6 +83,16 @@ def tool_results(harness: Any, cluster: str, run_id: str) -> list[dict[str, Any]
 
 def wait_status(harness: Any, cluster: str, run_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
     return harness.wait_run(cluster, run_id, {status}, timeout=timeout)
+
+
+def states_entered(harness: Any, run_id: str) -> dict[str, int]:
+    """How many times the run's execution entered each state (the bill: one transition each)."""
+    counts: dict[str, int] = {}
+    for e in harness.history(run_id):
+        if e["type"].endswith("StateEntered"):
+            name = e["stateEnteredEventDetails"]["name"]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def script(*turns: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +150,6 @@ def test_poll_answers_410_when_the_machine_must_register(harness: Any) -> None:
         f"/clusters/{cluster}/calls",
         query={"service": "calc", "acknowledge": "true"},
         headers={"x-machine-id": "never-registered"},
-        authorizer=as_key(cluster),
     )
     assert status == 410 and "never-registered" in body["message"]
     status, body, _ = call_api(
@@ -216,6 +223,15 @@ def test_a_run_calls_service_functions_with_its_context(harness: Any) -> None:
     ]
     assert messages[2]["data"] == {"id": add["id"], "result": {"sum": 3}}
     assert messages[4]["data"] == {"message": "The sum is 3.", "done": True, "result": {"message": "The sum is 3."}}
+    # per service call: CallRoute → AwaitService → CallRoute (→ CallDone)
+    counts = states_entered(harness, run_id)
+    assert {k: counts.get(k, 0) for k in ("ModelTurn", "ToolCalls", "CallRoute", "AwaitService", "CallFailed")} == {
+        "ModelTurn": 2,
+        "ToolCalls": 1,
+        "CallRoute": 4,
+        "AwaitService": 2,
+        "CallFailed": 0,
+    }
 
 
 def test_a_rejection_reaches_the_model(harness: Any) -> None:
@@ -275,6 +291,9 @@ def test_an_interrupt_pauses_for_approval_then_the_service_runs_it_again(harness
         "approvalRequested",
         "approvalGranted",
     }
+    # the interrupt's way through the Map iteration: service → approval → service again
+    counts = states_entered(harness, run_id)
+    assert (counts["CallRoute"], counts["AwaitService"], counts["AwaitApproval"]) == (4, 2, 1)
     # a second decision: 409
     status, _, _ = call_api(
         harness, cluster, "POST", f"/clusters/{cluster}/calls/{call['id']}/approval", {"approved": False}
@@ -352,6 +371,9 @@ def test_a_stalled_call_is_retried_then_fails_and_a_late_result_is_refused(harne
     assert result(harness, cluster, first["id"], {"sum": 2}) == 409
     _, call, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/calls/{first['id']}")
     assert call["status"] == "stalled" and call["result"] is None
+    # two deliveries, two timeouts, then the failure
+    counts = states_entered(harness, run_id)
+    assert (counts["AwaitService"], counts["CallFailed"], counts["CallRoute"]) == (2, 2, 3)
     # no third delivery
     status, calls, _ = call_api(
         harness, cluster, "GET", f"/clusters/{cluster}/calls", service="calc", acknowledge="true"
@@ -427,7 +449,93 @@ def test_create_message_and_live(harness: Any) -> None:
     assert harness.wait_run(cluster, run["id"])["result"] == {"message": "two"}
     _, messages, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/runs/{run['id']}/messages")
     assert [m["type"] for m in messages] == ["human", "agent", "human", "agent"] and messages[2]["id"] == msg_id
-    status, body, _ = harness.api_with_headers("GET", "/live", authorizer=None)
+    status, body, _ = harness.api_with_headers("GET", "/live", key="")
     assert (status, body) == (200, {"status": "ok"})
     status, body = harness.api("POST", f"/clusters/{cluster}/runs", {"initialPrompt": "x", "template": {"id": "t"}})
     assert status == 400 and "template" in body["message"] and "deprecated" in body["message"]
+
+
+def test_create_call_calls_one_function_directly(harness: Any) -> None:
+    import threading
+
+    cluster = harness.cluster()
+    register(harness, cluster)
+    status, made, _ = call_api(
+        harness,
+        cluster,
+        "POST",
+        f"/clusters/{cluster}/calls",
+        {"service": "calc", "function": "add", "input": {"a": 5, "b": 6}},
+    )
+    assert status == 200 and made["status"] == "pending" and made["result"] is None
+    (call,) = poll(harness, cluster)
+    assert call["id"] == made["id"] and call["input"] == {"a": 5, "b": 6} and call["runContext"] is None
+    assert result(harness, cluster, call["id"], {"type": "approval"}, "interrupt") == 400
+    assert result(harness, cluster, call["id"], {"sum": 11}) == 204
+    _, got, _ = call_api(harness, cluster, "GET", f"/clusters/{cluster}/calls/{made['id']}")
+    assert got["status"] == "success" and json.loads(got["result"]) == {"sum": 11}
+    # waitTime: the request waits for the machine's answer
+    answered: list[int] = []
+
+    def machine() -> None:
+        (c,) = poll(harness, cluster)
+        answered.append(result(harness, cluster, c["id"], {"sum": 3}))
+
+    worker = threading.Thread(target=machine)
+    worker.start()
+    status, made, _ = call_api(
+        harness,
+        cluster,
+        "POST",
+        f"/clusters/{cluster}/calls",
+        {"service": "calc", "function": "add", "input": {"a": 1, "b": 2}},
+        waitTime="15",
+    )
+    worker.join(timeout=30)
+    assert answered == [204]
+    assert status == 200 and made == {
+        "id": made["id"],
+        "result": {"sum": 3},
+        "resultType": "resolution",
+        "status": "success",
+    }
+    bad = {"service": "calc", "function": "add", "input": {"a": "x"}}
+    status, payload, _ = call_api(harness, cluster, "POST", f"/clusters/{cluster}/calls", bad)
+    assert status == 400 and payload["errors"][0]["field"] == "input"
+    missing = {"service": "calc", "function": "nope", "input": {}}
+    assert call_api(harness, cluster, "POST", f"/clusters/{cluster}/calls", missing)[0] == 404
+
+
+def test_mocks_keyed_service_function(harness: Any) -> None:
+    cluster = harness.cluster()
+    register(harness, cluster)
+    run = harness.run_to_end(
+        cluster,
+        {
+            "initialPrompt": "add",
+            "attachedFunctions": [
+                {"service": "calc", "function": "add"},
+                {"service": "runplane", "function": "current_time"},
+            ],
+            "test": {
+                "enabled": True,
+                "mocks": {"calc_add": {"output": {"sum": 42}}, "runplane_current_time": {"output": {"iso": "then"}}},
+                "modelScript": [
+                    {
+                        "toolCalls": [
+                            {"name": "calc_add", "input": {"a": 1, "b": 2}},
+                            {"name": "current_time", "input": {}},
+                        ]
+                    },
+                    {"text": "42"},
+                ],
+            },
+        },
+    )
+    assert run["status"] == "done"
+    contents = sorted(b["content"] for b in tool_results(harness, cluster, run["id"]))
+    assert [json.loads(c) for c in contents] == [{"iso": "then"}, {"sum": 42}]
+    status, calls, _ = call_api(
+        harness, cluster, "GET", f"/clusters/{cluster}/calls", service="calc", acknowledge="true"
+    )
+    assert status == 200 and calls == []  # a mocked call never reaches the service

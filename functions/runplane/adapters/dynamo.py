@@ -171,27 +171,26 @@ class DynamoRunStore:
 
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, run: Run, first_message: Message | None) -> Run | None:
-        items = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": _serialize(run_to_item(run)),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            }
-        ]
-        if first_message is not None:
-            items.append({"Put": self._message_put(run, first_message)})
+        """One conditional put of the run (no transaction: the condition is the whole idempotency
+        check), then the first message, written idempotently. A fault between the two loses
+        nothing: the run item holds the prompt, and whoever needs the first message next (a retried
+        create, or the agent's first turn) writes the same one under the same condition."""
         try:
-            self._db.transact_write_items(TransactItems=items)
-            return None
+            self._db.put_item(
+                TableName=self.table,
+                Item=_serialize(run_to_item(run)),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
         except ClientError as exc:
-            if _code(exc) != "TransactionCanceledException":
+            if _code(exc) != "ConditionalCheckFailedException":
                 raise
-        existing = self.get_run(run.cluster_id, run.id)
-        if existing is None:  # cancelled for another reason (conflicting transaction): let the caller retry
-            raise ConcurrentUpdate(f"run '{run.id}' could not be stored; retry")
-        return existing
+            existing = self.get_run(run.cluster_id, run.id)
+            if existing is None:  # deleted in between (runs are never deleted today): let the caller retry
+                raise ConcurrentUpdate(f"run '{run.id}' could not be stored; retry") from exc
+            return existing
+        if first_message is not None:
+            self.append_message(run, first_message)
+        return None
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None:
         resp = self._db.get_item(TableName=self.table, Key=_key(run_pk(cluster_id, run_id), "RUN"), ConsistentRead=True)

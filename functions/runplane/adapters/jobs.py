@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from typing import Any
 
@@ -46,3 +47,6 @@ class SqsJobQueues:
 
     def delete(self, url: str, receipt: str) -> None:
         client("sqs").delete_message(QueueUrl=url, ReceiptHandle=receipt)
+
+    def send(self, url: str, body: dict[str, Any]) -> None:
+        client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(body, separators=(",", ":")))

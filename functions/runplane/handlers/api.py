@@ -36,7 +36,7 @@ from ..schemas import (
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import inferable, serial, wiring
+from . import inferable, wiring
 from .keys_routes import router as keys_router
 from .notify_routes import router as notify_router
 
@@ -315,5 +315,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "body": json.dumps({"message": str(exc)}),
             "isBase64Encoded": False,
         }
-    with serial.one_request():
-        return app.resolve(event, context)
+    return app.resolve(event, context)

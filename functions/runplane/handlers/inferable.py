@@ -16,7 +16,7 @@ from ..errors import InvalidRequest
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..logic.services import Gone
 from ..schemas import FollowUpMessage, Strict
-from . import serial, wiring
+from . import wiring
 
 router = Router()
 
@@ -124,7 +124,7 @@ def list_services(clusterId: ClusterId) -> Response[list[dict[str, Any]]]:
 @router.get("/clusters/<clusterId>/calls")
 def list_calls(
     clusterId: ClusterId,
-    service: Annotated[str, Query(min_length=1, max_length=64)],
+    service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     status: Annotated[Literal["pending", "running", "paused", "done", "failed"], Query()] = "pending",
     limit: Annotated[int, Query(ge=1, le=20)] = 10,
     acknowledge: Annotated[str, Query(pattern=r"^(true|false|1|0)$")] = "false",
@@ -132,15 +132,33 @@ def list_calls(
     """A service's poll: acknowledges (marks running) and returns the calls waiting for it."""
     _require(clusterId, "machine")
     wiring.run_service().require_cluster(clusterId)
+    if service is None:
+        raise InvalidRequest("name the service whose calls to hand out", field="service")
     if acknowledge not in ("true", "1") or status != "pending":
         raise InvalidRequest("runplane hands out calls only as status=pending&acknowledge=true", field="acknowledge")
-    app = router.api_resolver
     try:
-        calls = wiring.services().poll(clusterId, service, _machine(), limit, lambda: serial.released(app))
+        calls = wiring.services().poll(clusterId, service, _machine(), limit)
     except Gone as exc:
         return _json(410, {"message": str(exc)}, {"retry-after": "1"})
     waited = wiring.services().poll_wait_seconds >= 1
     return _json(200, calls, {"retry-after": "0" if waited else "1"})
+
+
+class CreateCall(BaseModel):
+    service: str = Field(min_length=1, max_length=64)
+    function: str = Field(min_length=1, max_length=64)
+    input: dict[str, Any]
+
+
+@router.post("/clusters/<clusterId>/calls")
+def create_call(
+    clusterId: ClusterId, body: CreateCall, waitTime: Annotated[int, Query(ge=0, le=20)] = 0
+) -> Response[dict[str, Any]]:
+    """Call one service function directly, outside any run; wait up to ``waitTime`` s for its result."""
+    _require(clusterId, "machine")
+    wiring.run_service().require_cluster(clusterId)
+    out = wiring.services().create_call(clusterId, body.service, body.function, body.input, waitTime)
+    return _json(200, out)
 
 
 class CallResult(BaseModel):

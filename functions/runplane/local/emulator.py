@@ -11,6 +11,7 @@ Glue lives here and only here:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -22,19 +23,24 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from .. import resources
 from ..adapters import clients
 from ..config import reset_settings_cache
 from ..handlers import wiring
+from . import dynamodb
+from .persist import DataDir
 from .queues import QueuePoller, notify_queue_names, provision_notify_queues
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 PREFIX = "runplane"
+RESTARTED = "local mode restarted"
 
 
 @dataclass
@@ -66,10 +72,92 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class ExecutionEnvironments:
+    """Lambda's isolation for in-process handlers: an execution environment handles one event at a
+    time, and concurrent invocations get more environments (Lambda scales out; it never queues an
+    event behind another). Handlers keep per-event state on module globals (Powertools' resolver
+    holds the current event), so each environment is its own instance of the handler module: the
+    first is the imported module itself, each further one a fresh execution of the same source.
+    Idle environments are reused, most recent first, as Lambda reuses warm ones. A long poll holds
+    one environment and blocks nobody else."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[Callable[[Any, Any], Any]]] = {}
+        self._created: dict[str, int] = {}
+
+    def acquire(self, handler_path: str) -> Callable[[Any, Any], Any]:
+        with self._lock:
+            idle = self._idle.setdefault(handler_path, [])
+            if idle:
+                return idle.pop()
+            index = self._created.get(handler_path, 0)
+            self._created[handler_path] = index + 1
+        return self._load(handler_path, index)
+
+    def release(self, handler_path: str, func: Callable[[Any, Any], Any]) -> None:
+        with self._lock:
+            self._idle.setdefault(handler_path, []).append(func)
+
+    def count(self, handler_path: str) -> int:
+        with self._lock:
+            return self._created.get(handler_path, 0)
+
+    @staticmethod
+    def _load(handler_path: str, index: int) -> Callable[[Any, Any], Any]:
+        module_name, func_name = handler_path.rsplit(".", 1)
+        if index == 0:
+            module = importlib.import_module(module_name)
+        else:
+            spec = importlib.util.find_spec(module_name)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"no module named {module_name!r}")
+            module = importlib.util.module_from_spec(spec)  # not put in sys.modules: a private instance
+            spec.loader.exec_module(module)
+        func: Callable[[Any, Any], Any] = getattr(module, func_name)
+        return func
+
+
+ENVIRONMENTS = ExecutionEnvironments()
+
+
+def _isolate_powertools_event() -> None:
+    """Powertools' event handler keeps the event being resolved on its ``BaseRouter`` *class*
+    (``BaseRouter.current_event = ...`` in ``resolve``), shared by every resolver in the process.
+    On Lambda a process handles one event at a time, so that is safe there; here concurrent
+    invocations run on threads of one process (each in its own execution environment), so the
+    event and context are made per thread. Reading and writing them is unchanged for Powertools."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    if getattr(BaseRouter, "_runplane_per_thread", False):
+        return
+    local = threading.local()
+
+    def slot(name: str) -> property:
+        def get(_: Any) -> Any:
+            try:
+                return getattr(local, name)
+            except AttributeError:
+                raise AttributeError(name) from None
+
+        def set_(_: Any, value: Any) -> None:
+            setattr(local, name, value)
+
+        return property(get, set_)
+
+    # Instances (``app.current_event``) find the property in the class; the class itself
+    # (``BaseRouter.current_event = ...``) goes through the same property on its metaclass.
+    for name in ("current_event", "lambda_context"):
+        type.__setattr__(BaseRouter, name, slot(name))
+    meta = type(BaseRouter)
+    per_thread = type("PerThreadRouterMeta", (meta,), {n: slot(n) for n in ("current_event", "lambda_context")})
+    BaseRouter.__class__ = per_thread
+    BaseRouter._runplane_per_thread = True  # type: ignore[attr-defined]
+
+
 def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, timeout: int) -> tuple[str, bool]:
     """Run a handler as Lambda would: (payload, errored). Errors become Lambda's error payload."""
-    module_name, func_name = handler_path.rsplit(".", 1)
-    func: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), func_name)
+    func = ENVIRONMENTS.acquire(handler_path)
     try:
         result = func(event, _Context(name, memory, timeout))
         return json.dumps(result), False
@@ -81,6 +169,8 @@ def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, tim
             "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
         }
         return json.dumps(payload), True
+    finally:
+        ENVIRONMENTS.release(handler_path, func)
 
 
 def _patch_moto(sleep_scale: float) -> None:
@@ -89,6 +179,15 @@ def _patch_moto(sleep_scale: float) -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
+    from moto import backends
+
+    # moto's server lists its own package directory (listdir + isdir of ~150 folders) on every
+    # request to find the backend for a host: a fifth of its time per request. The list is fixed.
+    if not hasattr(backends, "_runplane_modules"):
+        backends._runplane_modules = tuple(backends.list_of_moto_modules())  # type: ignore[attr-defined]
+        backends.list_of_moto_modules = lambda: backends._runplane_modules  # type: ignore[attr-defined]
+    dynamodb.install()  # DynamoDB's per-item atomicity and all-or-nothing-per-item transactions
+    _isolate_powertools_event()  # one event per execution environment, also for Powertools' class state
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         payload = event if event is not None else {}
@@ -112,6 +211,13 @@ def _patch_moto(sleep_scale: float) -> None:
     retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
 
 
+def invoke_config(function_timeout: int) -> Config:
+    """For a client that invokes a Lambda function in local mode: no SDK retry (an invoke is not
+    idempotent: a retry runs the function again) and a read timeout beyond the function's own, so
+    that a slow invoke is waited for, not sent twice."""
+    return Config(retries={"total_max_attempts": 1}, read_timeout=function_timeout + 30, connect_timeout=5)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -129,6 +235,8 @@ class Emulator:
         sleep_scale: float = 1.0,
         settings_env: dict[str, str] | None = None,
         stream_poll_seconds: float = 0.02,
+        data_dir: str | os.PathLike[str] | None = None,
+        snapshot_seconds: float = 1.0,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -142,6 +250,12 @@ class Emulator:
         self.notify_queue_url = ""
         self.notify_dlq_url = ""
         self._saved_env: dict[str, str | None] = {}
+        # None: ephemeral (tests, bench). A directory: local mode keeps its state there (persist.py).
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.snapshot_seconds = snapshot_seconds
+        self._data: DataDir | None = None
+        self.restored: dict[str, int] = {}
+        self.recovered: list[tuple[str, str]] = []
         self.state_machine_arn = ""
         self.table_stream_arn = ""
 
@@ -199,13 +313,43 @@ class Emulator:
 
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self._provision()
+        if self.data_dir is not None:
+            self._data = DataDir(
+                self.data_dir,
+                account=ACCOUNT,
+                region=REGION,
+                tables=[self.names.table],
+                buckets=[self.names.bucket],
+                s3=self.client("s3"),
+                interval=self.snapshot_seconds,
+            )
+            self.restored = self._data.load()
         self._poller = StreamPoller(self.table_stream_arn, self.names.function("stream"), self.stream_poll_seconds)
         self._poller.start()
         self.notify_poller = QueuePoller(
             self.notify_queue_url, self.names.function("notify"), REGION, self.stream_poll_seconds
         )
         self.notify_poller.start()
+        if self._data is not None:
+            self._recover_open_runs(self._data.open_runs())
+            self._data.start()
         return self
+
+    def _recover_open_runs(self, runs: list[tuple[str, str]]) -> None:
+        """Runs that were pending, running or paused when local mode stopped: their executions (and
+        task tokens) did not survive, so they fail, with their events, through the status graph."""
+        service = wiring.run_service()
+        for cluster_id, run_id in runs:
+            if service.fail_open_run(cluster_id, run_id, RESTARTED):
+                self.recovered.append((cluster_id, run_id))
+
+    def persist(self) -> None:
+        """Write the final snapshot now (a clean stop; the API must have stopped taking requests)."""
+        if self._data is not None:
+            if self._poller:
+                self._poller.halt()
+            self._data.stop()
+            self._data = None
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -279,6 +423,7 @@ class Emulator:
             self._poller.stop()
         if self.notify_poller:
             self.notify_poller.stop()
+        self.persist()
         if self._server:
             try:
                 self._stop_executions()
@@ -323,39 +468,53 @@ class StreamPoller(threading.Thread):
         self._idle = threading.Event()
         self._after: str | None = None
         self._at: str | None = None
+        self._iterator: str | None = None  # the last answer's NextShardIterator, while nothing failed
         self.delivered = 0
         self.errors = 0
 
     def _client(self, service: str) -> Any:
+        if service == "lambda":
+            timeout = resources.FUNCTIONS["stream"].timeout_seconds
+            return boto3.client(service, region_name=REGION, config=invoke_config(timeout))
         return boto3.client(service, region_name=REGION)
+
+    IDLE_MAX = 0.25  # an idle stream is polled less and less often, down to 4 times a second
 
     def run(self) -> None:
         streams, lam = self._client("dynamodbstreams"), self._client("lambda")
         shard = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        wait = self.interval
         while not self._halt.is_set():
             try:
                 records = self._fetch(streams, shard)
             except Exception:
                 self.errors += 1
+                self._iterator = None
                 self._halt.wait(0.2)
                 continue
             if not records:
                 self._idle.set()
-                self._halt.wait(self.interval)
+                self._halt.wait(wait)
+                wait = min(self.IDLE_MAX, wait * 1.5)
                 continue
+            wait = self.interval
             self._idle.clear()
             self._deliver(lam, records)
 
     def _fetch(self, streams: Any, shard: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard}
-        if self._at:
-            kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=self._at)
-        elif self._after:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self._after)
-        else:
-            kwargs.update(ShardIteratorType="TRIM_HORIZON")
-        iterator = streams.get_shard_iterator(**kwargs)["ShardIterator"]
-        return list(streams.get_records(ShardIterator=iterator, Limit=self.BATCH)["Records"])
+        iterator = self._iterator
+        if iterator is None:
+            kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard}
+            if self._at:
+                kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=self._at)
+            elif self._after:
+                kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self._after)
+            else:
+                kwargs.update(ShardIteratorType="TRIM_HORIZON")
+            iterator = streams.get_shard_iterator(**kwargs)["ShardIterator"]
+        resp = streams.get_records(ShardIterator=iterator, Limit=self.BATCH)
+        self._iterator = resp.get("NextShardIterator")
+        return list(resp["Records"])
 
     def _deliver(self, lam: Any, records: list[dict[str, Any]]) -> None:
         for record in records:
@@ -371,6 +530,7 @@ class StreamPoller(threading.Thread):
         failures = body.get("batchItemFailures") if isinstance(body, dict) else None
         if resp.get("FunctionError") or failures:
             self.errors += 1
+            self._iterator = None  # rewind: read again from the first failed record
             self._at = failures[0]["itemIdentifier"] if failures else records[0]["dynamodb"]["SequenceNumber"]
             self._halt.wait(0.2)
             return
@@ -384,6 +544,9 @@ class StreamPoller(threading.Thread):
         while not self._idle.wait(0.05):
             if time.monotonic() > deadline:
                 raise TimeoutError("the stream poller did not catch up")
+
+    def halt(self) -> None:
+        self._halt.set()
 
     def stop(self) -> None:
         self._halt.set()

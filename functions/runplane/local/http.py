@@ -11,13 +11,49 @@ import uuid
 from typing import Any
 
 import boto3
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.exceptions import BadRequest, ClientDisconnected
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from .emulator import ACCOUNT, REGION, LocalNames
+from .. import resources
+from .emulator import ACCOUNT, REGION, LocalNames, invoke_config
 from .gateway import authorize, lambda_invoker
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+READ_TIMEOUT = 10.0  # seconds a client may pause while sending a request (then 400, not a hang)
+
+
+class BodyError(Exception):
+    """The request body could not be read whole: too large (413) or badly framed / cut short (400)."""
+
+    def __init__(self, status: int, problem: str) -> None:
+        super().__init__(problem)
+        self.status = status
+        self.problem = problem
+
+    def response(self) -> Response:
+        payload = {"message": f"body: {self.problem}", "errors": [{"field": "body", "problem": self.problem}]}
+        return Response(json.dumps(payload), self.status, mimetype="application/json", headers={"Connection": "close"})
+
+
+def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, counted while it is read (a chunked body has no Content-Length to check first)."""
+    too_large = BodyError(413, f"request too large (over API Gateway's {limit}-byte limit)")
+    if (request.content_length or 0) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := request.stream.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+    except (TimeoutError, ClientDisconnected) as exc:  # werkzeug reports a read timeout as a disconnect
+        raise BodyError(400, "the body was not received in time (shorter than its Content-Length?)") from exc
+    except (OSError, ValueError, BadRequest) as exc:
+        raise BodyError(400, f"malformed body ({exc.__class__.__name__}: {exc})"[:200]) from exc
+    return b"".join(chunks)
 
 
 def proxy_event(
@@ -30,11 +66,10 @@ def proxy_event(
     headers: dict[str, list[str]] | None = None,
     source_ip: str = "127.0.0.1",
     stage: str = "local",
-    authorizer: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST (Lambda proxy integration) event, as API Gateway sends it."""
     headers = headers or {"content-type": ["application/json"]}
-    event: dict[str, Any] = {
+    return {
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
@@ -58,13 +93,10 @@ def proxy_event(
         "body": body,
         "isBase64Encoded": is_base64,
     }
-    if authorizer is not None:
-        event["requestContext"]["authorizer"] = authorizer
-    return event
 
 
-def to_proxy_event(request: Request) -> dict[str, Any]:
-    raw = request.get_data(cache=False)
+def to_proxy_event(request: Request, raw: bytes | None = None) -> dict[str, Any]:
+    raw = request.get_data(cache=False) if raw is None else raw
     try:
         body: str | None = raw.decode("utf-8") if raw else None
         is_b64 = False
@@ -85,14 +117,17 @@ class ApiGatewayAdapter:
     def __init__(self, function_name: str, authorizer_function: str = LocalNames().function("authorizer")) -> None:
         self.function_name = function_name
         self.authorizer_function = authorizer_function
-        self._lambda = boto3.client("lambda", region_name=REGION)
+        # No SDK retry of an invoke (it would run the API twice: a second run) and no read timeout
+        # before the function's own.
+        timeout = resources.FUNCTIONS["api"].timeout_seconds
+        self._lambda = boto3.client("lambda", region_name=REGION, config=invoke_config(timeout))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        if (request.content_length or 0) > MAX_BODY:
-            response = Response(json.dumps({"message": "body: request too large"}), 413, mimetype="application/json")
-            return response(environ, start_response)
-        event = to_proxy_event(request)
+        try:
+            event = to_proxy_event(request, read_body(request))
+        except BodyError as exc:
+            return exc.response()(environ, start_response)
         denied = authorize(event, lambda_invoker(self._lambda), self.authorizer_function)
         if denied is not None:
             return self._respond(denied, environ, start_response)
@@ -118,9 +153,56 @@ class ApiGatewayAdapter:
         return response(environ, start_response)
 
 
+class _Reader:
+    """The connection's reader. After a read timed out, the socket refuses every further read;
+    werkzeug still drains the connection after the answer (and would log an error): from then on
+    this reads as the end of the stream."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._timed_out = False
+
+    def _guard(self, method: str, *args: Any) -> Any:
+        if self._timed_out:
+            return b""
+        try:
+            return getattr(self._raw, method)(*args)
+        except TimeoutError:
+            self._timed_out = True
+            raise
+        except OSError as exc:
+            if "timed out" not in str(exc):
+                raise
+            self._timed_out = True  # it timed out in a read that did not go through here
+            return b""
+
+    def read(self, *args: Any) -> bytes:
+        return bytes(self._guard("read", *args))
+
+    def read1(self, *args: Any) -> bytes:
+        return bytes(self._guard("read1", *args))
+
+    def readline(self, *args: Any) -> bytes:
+        return bytes(self._guard("readline", *args))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class _RequestHandler(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Reader(self.rfile)  # type: ignore[assignment]
+
+
 class LocalApiServer:
-    def __init__(self, function_name: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-        self.server: BaseWSGIServer = make_server(host, port, ApiGatewayAdapter(function_name), threaded=True)
+    def __init__(
+        self, function_name: str, host: str = "127.0.0.1", port: int = 8000, read_timeout: float = READ_TIMEOUT
+    ) -> None:
+        handler = type("RequestHandler", (_RequestHandler,), {"timeout": read_timeout})
+        self.server: BaseWSGIServer = make_server(
+            host, port, ApiGatewayAdapter(function_name), threaded=True, request_handler=handler
+        )
         self.thread = threading.Thread(target=self.server.serve_forever, name="runplane-api", daemon=True)
 
     @property

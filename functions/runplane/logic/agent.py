@@ -22,6 +22,7 @@ from ..tools.models import FunctionRecord
 from .calls import CallSteps
 from .functions import FunctionService
 from .result import validation_errors
+from .runs import prompt_message
 
 # {"next": "model" | "tools" | "done" | "failed" | "end", "calls"?: [call descriptors]}
 Step = dict[str, Any]
@@ -132,6 +133,11 @@ class AgentSteps:
                 return {"next": "end"}
             run = moved
         messages = self.store.messages(run)
+        if not messages:
+            # The run is stored before its first message (two writes, no transaction): if the
+            # create died in between, the prompt is still in the run item.
+            self.store.append_message(run, prompt_message(run.initial_prompt))
+            messages = self.store.messages(run)
         if messages and messages[-1].role == "assistant":
             uses = [u for u in _uses(messages[-1]) if u.get("name") != FINAL_TOOL]
             if not uses:

@@ -88,10 +88,13 @@ class FunctionService:
         if not self.store.delete_function(cluster_id, name):
             raise NotFound(f"function '{name}' not found in cluster '{cluster_id}'")
 
-    def resolve_attached(self, cluster_id: str, names: list[str] | None, strict: bool = True) -> list[FunctionRecord]:
+    def resolve_attached(
+        self, cluster_id: str, names: list[str] | None, strict: bool = True, *, private: bool = False
+    ) -> list[FunctionRecord]:
         """The functions a run may call: all (absent) or exactly the named ones. An unknown name is a
-        400 when the run is created (``strict``) and is skipped later (the function was deleted)."""
-        available = {f.name: f for f in self.list(cluster_id) if not f.private}
+        400 when the run is created (``strict``) and is skipped later (the function was deleted).
+        Private service functions are never offered to a model (``private``: include them)."""
+        available = {f.name: f for f in self.list(cluster_id) if private or not f.private}
         if names is None:
             return list(available.values())
         unknown = [n for n in names if n not in available]

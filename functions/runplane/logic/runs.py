@@ -148,6 +148,8 @@ class RunService:
             if existing.request_hash != run.request_hash:
                 raise Conflict(f"a run with id '{run.id}' already exists with a different body")
             run = existing
+            if run.status == RunStatus.PENDING:  # a retried create: the first attempt may have died here
+                self.store.append_message(run, prompt_message(run.initial_prompt))
         if run.status == RunStatus.PENDING:
             self.executions.start(run)
         return run, existing is None
@@ -253,12 +255,20 @@ class RunService:
         """Step Functions reported that an execution ended FAILED, TIMED_OUT or ABORTED. If it was the
         run's current execution and the run is still open, the run fails (with its event): nothing
         else would ever finish it. Returns whether the run changed."""
+        detail = f" ({error})" if error else ""
+        reason = f"the agent loop's execution ended {status}{detail} before the run finished"
+        return self.fail_open_run(cluster_id, run_id, reason, execution=execution)
+
+    def fail_open_run(self, cluster_id: str, run_id: str, reason: str, *, execution: str | None = None) -> bool:
+        """Fail a run that is still open (pending, running or paused) and whose execution is gone;
+        with ``execution``, only if that is still the run's current execution. Its pending approvals
+        are cancelled. Returns whether the run changed."""
         for _ in range(5):
             run = self.store.get_run(cluster_id, run_id)
-            if run is None or run.status in TERMINAL or run.execution_name != execution:
+            if run is None or run.status in TERMINAL:
                 return False
-            detail = f" ({error})" if error else ""
-            reason = f"the agent loop's execution ended {status}{detail} before the run finished"
+            if execution is not None and run.execution_name != execution:
+                return False
             try:
                 self.store.transition(run, RunStatus.FAILED, failure_reason=reason)
             except ConcurrentUpdate:

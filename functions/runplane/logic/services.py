@@ -24,8 +24,6 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, RunplaneError
@@ -55,6 +53,18 @@ class JobQueue(Protocol):
     def receive(self, url: str, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]: ...
 
     def delete(self, url: str, receipt: str) -> None: ...
+
+    def send(self, url: str, body: dict[str, Any]) -> None: ...
+
+
+# createCall: a call of one function outside any run. It is stored like a run's call, under a
+# partition of its own (run id ``direct-<ulid>``, call id ``call``), and queued without a task token.
+DIRECT_PREFIX = "direct-"
+MAX_CREATE_CALL_WAIT = 20
+
+
+def is_direct(run_id: str) -> bool:
+    return run_id.startswith(DIRECT_PREFIX)
 
 
 def contract_call_id(call: Call) -> str:
@@ -251,7 +261,6 @@ class ServiceCalls:
         service: str,
         machine: dict[str, Any],
         limit: int,
-        waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> list[dict[str, Any]]:
         """Acknowledge up to ``limit`` calls of ``service``, waiting a while for the first one."""
         if not 1 <= limit <= MAX_POLL_LIMIT:
@@ -271,8 +280,7 @@ class ServiceCalls:
         out: list[dict[str, Any]] = []
         while True:
             wait = max(0, min(20, int(deadline - time.monotonic())))
-            with waiting():
-                messages = self.queues.receive(url, limit - len(out), wait)
+            messages = self.queues.receive(url, limit - len(out), wait)
             for message in messages:
                 job = self._claim(cluster_id, message, machine_id)
                 self.queues.delete(url, message["ReceiptHandle"])
@@ -285,15 +293,18 @@ class ServiceCalls:
         body = json.loads(message["Body"])
         if body.get("clusterId") != cluster_id:
             return None
-        run = self.store.get_run(cluster_id, body["runId"])
-        call = self.store.get_call(cluster_id, body["runId"], body["callId"]) if run else None
-        if run is None or call is None:
+        direct = is_direct(body["runId"])
+        run = None if direct else self.store.get_run(cluster_id, body["runId"])
+        call = self.store.get_call(cluster_id, body["runId"], body["callId"]) if run or direct else None
+        if call is None:
             return None
         if body.get("delivery", 0) != call.delivery or call.status == "running":
             return None  # a stale message (the call was queued again since) or a duplicate delivery
-        token = body["taskToken"]
-        if run.status == RunStatus.CANCELLED or call.status not in ("pending", "approved"):
-            self.executions.send_task_success(token, self.calls.descriptor(call))  # a void job: release it
+        token = body.get("taskToken")
+        cancelled = run is not None and run.status == RunStatus.CANCELLED
+        if cancelled or call.status not in ("pending", "approved"):
+            if token:
+                self.executions.send_task_success(token, self.calls.descriptor(call))  # a void job: release it
             return None
         try:
             claimed = self.store.update_call(
@@ -312,31 +323,31 @@ class ServiceCalls:
         return self.job(claimed, run)
 
     @staticmethod
-    def job(call: Call, run: Run) -> dict[str, Any]:
+    def job(call: Call, run: Run | None) -> dict[str, Any]:
         return {
             "id": contract_call_id(call),
             "function": plain_function(call),
             "input": call.input,
             "authContext": None,
-            "runContext": run.context,
+            "runContext": run.context if run else None,
             "approved": bool(call.approval is not None and call.approval.approved),
             "service": call.service,
-            "runId": run.id,
+            "runId": run.id if run else None,
         }
 
     # -- results ----------------------------------------------------------------------------
-    def _load(self, cluster_id: str, call_id: str) -> tuple[Run, Call]:
+    def _load(self, cluster_id: str, call_id: str) -> tuple[Run | None, Call]:
         run_id, tool_use_id = split_call_id(call_id)
-        run = self.store.get_run(cluster_id, run_id)
-        call = self.store.get_call(cluster_id, run_id, tool_use_id) if run else None
-        if run is None or call is None:
+        run = None if is_direct(run_id) else self.store.get_run(cluster_id, run_id)
+        call = self.store.get_call(cluster_id, run_id, tool_use_id) if run or is_direct(run_id) else None
+        if call is None:
             raise NotFound(f"call '{call_id}' not found in cluster '{cluster_id}'")
         return run, call
 
     def result(self, cluster_id: str, call_id: str, result: Any, result_type: str) -> Call:
         """A machine's answer. Only a running (acknowledged) call takes one: else Conflict, nothing changed."""
-        _, call = self._load(cluster_id, call_id)
-        if call.status != "running" or not call.task_token:
+        run, call = self._load(cluster_id, call_id)
+        if call.status != "running" or (run is not None and not call.task_token):
             raise Conflict(f"call '{call_id}' is {call.status}: it no longer takes a result")
         token = call.task_token
         fields: dict[str, Any]
@@ -349,6 +360,8 @@ class ServiceCalls:
         else:  # interrupt
             if not isinstance(result, dict) or result.get("type") != "approval":
                 raise InvalidRequest('an interrupt must be {"type": "approval"}', field="result")
+            if run is None:
+                raise InvalidRequest("approval interrupts need a run; this call was made directly", field="resultType")
             fields = {
                 "status": "pending",
                 "requires_approval": True,
@@ -362,21 +375,73 @@ class ServiceCalls:
             done = self.store.update_call(call, {"running"}, task_token=None, **fields)
         except ConcurrentUpdate:
             raise Conflict(f"call '{call_id}' changed meanwhile: it no longer takes a result") from None
-        self.executions.send_task_success(token, self.calls.descriptor(done))
+        if token:
+            self.executions.send_task_success(token, self.calls.descriptor(done))
         return done
+
+    def create_call(
+        self,
+        cluster_id: str,
+        service: str,
+        function: str,
+        args: dict[str, Any],
+        wait_seconds: int,
+    ) -> dict[str, Any]:
+        """``createCall``: call one service function directly (no run, no model); wait up to
+        ``wait_seconds`` for its result. No stall timer watches such a call."""
+        from .result import validation_errors
+
+        if not 0 <= wait_seconds <= MAX_CREATE_CALL_WAIT:
+            raise InvalidRequest(f"must be between 0 and {MAX_CREATE_CALL_WAIT}", field="waitTime")
+        record = self.store.get_function(cluster_id, service_function_name(service, function))
+        if record is None or record.kind != "service":
+            raise NotFound(f"function '{function}' of service '{service}' not found in cluster '{cluster_id}'")
+        problems = validation_errors(record.input_schema, args)
+        if problems:
+            raise InvalidRequest(f"does not match the function's schema: {'; '.join(problems)}", field="input")
+        now = now_iso()
+        call = Call(
+            id="call",
+            run_id=f"{DIRECT_PREFIX}{ulid()}",
+            cluster_id=cluster_id,
+            message_index=0,
+            function=record.name,
+            input=args,
+            kind="service",
+            service=service,
+            timeout_seconds=record.timeout_seconds,
+            created_at=now,
+            updated_at=now,
+        )
+        self.store.put_call(call)
+        url = self.queues.queue_url(cluster_id, service_queue(service))
+        self.queues.send(url, {"runId": call.run_id, "clusterId": cluster_id, "callId": call.id, "delivery": 0})
+        deadline = time.monotonic() + wait_seconds
+        while call.status not in CALL_FINAL and time.monotonic() < deadline:
+            time.sleep(0.2)
+            call = self.store.get_call(cluster_id, call.run_id, call.id) or call
+        view = call_view(call, self.calls.full_result(call), [])
+        result = self.calls.full_result(call) if call.status in CALL_FINAL else None
+        status = {"pending": "pending", "running": "running", "succeeded": "success", "failed": "failure"}
+        return {
+            "id": view["id"],
+            "result": result,
+            "resultType": view["resultType"],
+            "status": status.get(call.status, "failure"),
+        }
 
     def approve(self, cluster_id: str, call_id: str, approved: bool) -> Call:
         run_id, tool_use_id = split_call_id(call_id)
         return self.calls.decide(cluster_id, run_id, tool_use_id, approved=approved, reason=None, edited_input=None)
 
     def get(self, cluster_id: str, call_id: str) -> dict[str, Any]:
-        run, call = self._load(cluster_id, call_id)
-        blobs = [b for b in self.store.call_blobs(cluster_id, run.id) if b.get("jobId") == call_id]
+        _, call = self._load(cluster_id, call_id)
+        blobs = [b for b in self.store.call_blobs(cluster_id, call.run_id) if b.get("jobId") == call_id]
         return call_view(call, self.calls.full_result(call), blobs)
 
     # -- blobs ------------------------------------------------------------------------------
     def add_blob(self, cluster_id: str, call_id: str, blob: dict[str, Any]) -> str:
-        run, call = self._load(cluster_id, call_id)
+        _, call = self._load(cluster_id, call_id)
         if blob.get("type") not in BLOB_TYPES:
             raise InvalidRequest(f"must be one of {', '.join(BLOB_TYPES)}", field="type")
         if blob.get("encoding") != "base64":
@@ -387,7 +452,7 @@ class ServiceCalls:
             raise InvalidRequest("is not valid base64", field="data") from None
         if len(data) > MAX_BLOB_BYTES:
             raise InvalidRequest(f"a blob may hold at most {MAX_BLOB_BYTES} bytes", field="data")
-        blob_id = f"{run.id}.{ulid().lower()}"
+        blob_id = f"{call.run_id}.{ulid().lower()}"
         record = {
             "id": blob_id,
             "name": str(blob.get("name") or "blob")[:256],
@@ -396,9 +461,9 @@ class ServiceCalls:
             "size": len(data),
             "createdAt": now_iso(),
             "jobId": contract_call_id(call),
-            "workflowId": run.id,
+            "workflowId": None if is_direct(call.run_id) else call.run_id,
         }
-        self.store.put_call_blob(cluster_id, run.id, record, data)
+        self.store.put_call_blob(cluster_id, call.run_id, record, data)
         return blob_id
 
     def blob_data(self, cluster_id: str, blob_id: str) -> tuple[dict[str, Any], bytes]:

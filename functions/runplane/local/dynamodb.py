@@ -1,0 +1,212 @@
+"""DynamoDB's atomicity guarantees, given to the embedded emulator (moto 5.2.5).
+
+What AWS guarantees, and what moto does without this module:
+
+- Every single-item write (PutItem, UpdateItem, DeleteItem, with or without a condition) is atomic
+  and isolated: its condition is checked against, and its change applied to, the item as it is at
+  that instant. moto serves requests on many threads and mutates plain dicts without a lock: a
+  condition and the write it guards can interleave with another thread's write to the same item
+  (two creates with one id both "succeed"), and a query iterating a partition while a put adds to
+  it fails with ``dictionary changed size during iteration`` (a 500 that botocore retries).
+- TransactWriteItems is all-or-nothing over *its own items*: when one condition fails, nothing of
+  the transaction is written, and no other item of the table is touched. moto deep-copies every
+  table the transaction names before it starts (cost grows with the table: seconds and gigabytes
+  at a few thousand items) and, on failure, puts the copies back: every write another thread made
+  to those tables meanwhile is silently undone.
+
+What this module does: one lock serializes moto's DynamoDB and DynamoDB Streams request handling
+(each request sees and leaves a consistent table: per-item atomicity, and more), and
+TransactWriteItems is replaced by one that checks every condition first, writes only when all
+hold, and, if a write fails half-way, puts back only the items it had written (and drops the stream
+records it had added). ``changes()`` counts committed writes, so the persistence snapshot knows
+when the table changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+LOCK = threading.RLock()
+_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+        "CreateTable",
+        "DeleteTable",
+        "UpdateTable",
+    }
+)
+_changes = 0
+_MAX_ITERATORS = 1000
+_installed = False
+
+
+def changes() -> int:
+    """How many write requests the emulator's DynamoDB has handled (a snapshot's change marker)."""
+    return _changes
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    def serialized(original: Any, counts_writes: bool) -> Any:
+        def call_action(self: Any) -> Any:
+            global _changes
+            with LOCK:
+                if counts_writes and self._get_action() in _WRITES:
+                    _changes += 1
+                return original(self)
+
+        return call_action
+
+    DynamoHandler.call_action = serialized(DynamoHandler.call_action, True)  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.call_action = serialized(  # type: ignore[method-assign]
+        DynamoDBStreamsHandler.call_action, False
+    )
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    get_records = DynamoDBStreamsBackend.get_records
+
+    def bounded_get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        # moto keeps every shard iterator it ever handed out (each GetRecords makes one): keep the
+        # newest ones only (AWS expires them after 15 minutes).
+        result = get_records(self, iterator_arn, limit)
+        excess = len(self.shard_iterators) - _MAX_ITERATORS
+        if excess > 0:
+            for stale in list(self.shard_iterators)[:excess]:
+                del self.shard_iterators[stale]
+        return dict(result)
+
+    DynamoDBStreamsBackend.get_records = bounded_get_records  # type: ignore[method-assign]
+    _installed = True
+
+
+def _table_key(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
+    return hash_value, range_value
+
+
+def _restore(table: Any, hash_value: Any, range_value: Any, previous: Any) -> None:
+    if range_value is None:
+        if previous is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = previous
+        return
+    if previous is None:
+        table.items[hash_value].pop(range_value, None)
+        if not table.items[hash_value]:
+            table.items.pop(hash_value, None)
+    else:
+        table.items[hash_value][range_value] = previous
+
+
+def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto's TransactWriteItems with DynamoDB's semantics: conditions first, then the writes; a
+    failure touches nothing outside the transaction's own items. Runs under ``LOCK``."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen: set[tuple[str, str]] = set()
+    reasons: list[tuple[Any, Any, Any]] = []
+    plan: list[tuple[str, dict[str, Any], Any, dict[str, Any]]] = []
+    for entry in transact_items:
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(entry.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table_name = op["TableName"]
+        table = self.get_table(table_name)
+        if op_type == "Put":
+            attrs = op["Item"]
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+        else:
+            key = op["Key"]
+        marker = (str(table_name), str(dict(sorted(key.items()))))
+        if marker in seen:
+            raise MultipleTransactionsException()
+        seen.add(marker)
+        current = self.get_item(table_name, key)
+        condition = op.get("ConditionExpression")
+        if condition is not None:
+            check = get_filter_expression(
+                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            )
+            if not check.expr(current):
+                old = None
+                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                    old = current.to_json()["Attributes"]
+                reasons.append(("ConditionalCheckFailed", ConditionalCheckFailed().message, old))
+                continue
+        reasons.append((None, None, None))
+        plan.append((op_type, op, table, key))
+    if any(code is not None for code, _, _ in reasons):
+        raise TransactionCanceledException(reasons)
+
+    undo: list[tuple[Any, Any, Any, Any]] = []
+    stream_marks: dict[int, tuple[Any, int]] = {}
+    failed = 0
+    try:
+        for index, (op_type, op, table, key) in enumerate(plan):
+            if op_type == "ConditionCheck":
+                continue
+            failed = index
+            if table.stream_shard is not None:
+                stream_marks.setdefault(id(table), (table, len(table.stream_shard.items)))
+            hash_value, range_value = _table_key(table, key)
+            undo.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(
+                    table.name, op["Item"], expression_attribute_names=names, expression_attribute_values=values
+                )
+            elif op_type == "Delete":
+                self.delete_item(table.name, key, expression_attribute_names=names, expression_attribute_values=values)
+            else:
+                self.update_item(
+                    table.name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+    except Exception as exc:
+        for table, hash_value, range_value, previous in reversed(undo):
+            _restore(table, hash_value, range_value, previous)
+        for table, length in stream_marks.values():
+            del table.stream_shard.items[length:]
+        if isinstance(exc, MultipleTransactionsException | MockValidationException):
+            raise
+        raise TransactionCanceledException(
+            [(type(exc).__name__, str(exc), None) if i == failed else (None, None, None) for i in range(len(plan))]
+        ) from exc
