@@ -35,7 +35,7 @@ class Api(Construct):
         storage: Storage,
         state_machine: sfn.IStateMachine,
         job_queues: JobQueues,
-        cloud_watch_role: bool = True,
+        cloud_watch_role: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -58,6 +58,7 @@ class Api(Construct):
         grant_task_response(self.function)
         job_queues.grant_create(self.function)
         job_queues.grant_consume(self.function)
+        job_queues.grant_remove(self.function)
         job_queues.grant_send(self.function)  # createCall queues a call outside any run
 
         # The authorizer reads one item (the key, by its hash) per uncached request.

@@ -10,8 +10,11 @@ Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthr
 - ``toolLambdaPrefix``: Lambda functions registered as tool targets must be named with this prefix
   (default ``runplane-tool-``); the tool step may invoke those and no others.
 - ``eventBusName``: name of the custom event bus (default ``runplane``; one per account and region).
-- ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default true),
-  needed once per account and region for access logging.
+- ``retentionDays``: finished runs and everything they own expire this many days after they finish
+  (default 90; DynamoDB TTL, and the bucket's lifecycle rule for run objects).
+- ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default false: it is
+  an account-wide setting that would be overwritten for every API in the region). Access logging
+  needs that role once per account and region; docs/deploy.md says how to set it.
 
 The stack is environment-agnostic (no account or region lookups): it synthesizes offline.
 """
@@ -31,7 +34,7 @@ from .events import DEFAULT_BUS_NAME, Events, Outbox
 from .functions import FunctionDefaults
 from .model import ModelAccess, resolve_provider
 from .notifications import Notifications
-from .storage import Storage
+from .storage import DEFAULT_RETENTION_DAYS, Storage
 from .tools import DEFAULT_TOOL_LAMBDA_PREFIX, JobQueues, Tools
 
 
@@ -76,10 +79,11 @@ class RunplaneStack(Stack):
         cloud_watch_role = (
             api_gateway_cloud_watch_role
             if api_gateway_cloud_watch_role is not None
-            else _flag(ctx("apiGatewayCloudWatchRole"), True)
+            else _flag(ctx("apiGatewayCloudWatchRole"), False)
         )
 
-        storage = Storage(self, "Storage")
+        retention_days = int(ctx("retentionDays") or DEFAULT_RETENTION_DAYS)
+        storage = Storage(self, "Storage", retention_days=retention_days)
         events = Events(self, "Events", bus_name=bus_name)
         model = ModelAccess(
             self,
@@ -94,6 +98,7 @@ class RunplaneStack(Stack):
             "RUNPLANE_MODEL_PROVIDER": provider,
             "RUNPLANE_TOOL_LAMBDA_PREFIX": tool_prefix,
             "RUNPLANE_JOB_QUEUE_PREFIX": job_queues.prefix,
+            "RUNPLANE_RETENTION_DAYS": str(retention_days),
         }
         if bedrock_ids:
             environment["RUNPLANE_BEDROCK_MODEL_IDS"] = json.dumps(bedrock_ids, separators=(",", ":"))

@@ -234,6 +234,8 @@ class Run(BaseModel):
     feedback_score: float | None = None
     # Status changes after creation: {sequence, status, previousStatus, at}, oldest first.
     history: list[dict[str, Any]] = Field(default_factory=list)
+    # A finished run's expiry (epoch seconds, the table's TTL attribute); None while it is open.
+    expires_at: int | None = None
 
     @property
     def execution_name(self) -> str:
@@ -273,6 +275,9 @@ class RunView(BaseModel):
     user_id: str | None = Field(default=None, alias="userId")
     feedback_comment: str | None = Field(default=None, alias="feedbackComment")
     feedback_score: float | None = Field(default=None, alias="feedbackScore")
+    expires_at: str | None = Field(
+        default=None, alias="expiresAt", description="When a finished run and all it owns are deleted (ISO 8601)."
+    )
     model_config = ConfigDict(populate_by_name=True)
 
     @classmethod
@@ -296,6 +301,7 @@ class RunView(BaseModel):
             cancel_reason=run.cancel_reason,
             feedback_comment=run.feedback_comment,
             feedback_score=run.feedback_score,
+            expires_at=_iso(run.expires_at),
             pending_approvals=[
                 PendingApproval(
                     call_id=c.id,
@@ -493,3 +499,11 @@ class ToolStepEvent(BaseModel):
     call_id: str = Field(alias="callId")
     task_token: str | None = Field(default=None, alias="taskToken")
     error: dict[str, Any] | None = None
+
+
+def _iso(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

@@ -42,7 +42,7 @@ def job_queues() -> SqsJobQueues:
 
 @lru_cache(maxsize=1)
 def functions() -> FunctionService:
-    return FunctionService(store(), settings())
+    return FunctionService(store(), settings(), job_queues())
 
 
 @lru_cache(maxsize=1)
