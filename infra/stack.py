@@ -12,6 +12,7 @@ Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthr
 - ``eventBusName``: name of the custom event bus (default ``runplane``; one per account and region).
 - ``retentionDays``: finished runs and everything they own expire this many days after they finish
   (default 90; DynamoDB TTL, and the bucket's lifecycle rule for run objects).
+- ``alarmEmail``: an address subscribed to the alarm topic (optional; confirm the subscription mail).
 - ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default false: it is
   an account-wide setting that would be overwritten for every API in the region). Access logging
   needs that role once per account and region; docs/deploy.md says how to set it.
@@ -24,7 +25,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_lambda_destinations as lambda_destinations
 from constructs import Construct
 
 from .agent_loop import AgentLoop
@@ -33,6 +35,7 @@ from .bundling import lambda_code
 from .events import DEFAULT_BUS_NAME, Events, Outbox
 from .functions import FunctionDefaults
 from .model import ModelAccess, resolve_provider
+from .monitoring import Monitoring
 from .notifications import Notifications
 from .storage import DEFAULT_RETENTION_DAYS, Storage
 from .tools import DEFAULT_TOOL_LAMBDA_PREFIX, JobQueues, Tools
@@ -140,6 +143,35 @@ class RunplaneStack(Stack):
             publisher=outbox.function,
             tool_lambda_prefix=tool_prefix,
         )
+        # The reconcile function is invoked asynchronously (EventBridge): after Lambda's own retries,
+        # a failed invocation goes to its dead-letter queue too (and alarms), never silently away.
+        loop.reconcile_function.configure_async_invoke(
+            on_failure=lambda_destinations.SqsDestination(loop.reconcile_dead_letter_queue),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+        )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions={
+                "Api": api.function,
+                "Authorizer": api.authorizer_function,
+                "AgentStep": loop.step_function,
+                "ToolStep": tools.function,
+                "Reconcile": loop.reconcile_function,
+                "Outbox": outbox.function,
+                "Notify": notifications.function,
+            },
+            state_machine=loop.state_machine,
+            rest_api=api.rest_api,
+            dead_letter_queues={
+                "Outbox": outbox.dead_letter_queue,
+                "Reconcile": loop.reconcile_dead_letter_queue,
+                "Notifications": notifications.dead_letter_queue,
+            },
+            alarm_email=ctx("alarmEmail") or None,
+        )
+        self.monitoring = monitoring
 
         self.model_provider = provider
         self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop

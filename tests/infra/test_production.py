@@ -104,3 +104,91 @@ def test_api_timeout_is_below_api_gateways(tpl: dict[str, Any]) -> None:
 
 def test_the_account_cloudwatch_role_is_left_alone_by_default(template: Template) -> None:
     template.resource_count_is("AWS::ApiGateway::Account", 0)
+
+
+# -- failure paths: every asynchronous path ends in a queue, and every queue alarms ---------------
+def test_every_async_path_has_an_on_failure_destination(tpl: dict[str, Any]) -> None:
+    reconcile = function_id(tpl, resources.FUNCTIONS["reconcile"].handler)
+    (config,) = resources_of(tpl, "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["FunctionName"] == {"Ref": reconcile}
+    dlq_id, _ = _queue(tpl, "AgentLoopReconcileDeadLetterQueue")
+    assert config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    # the EventBridge target of the reconcile function has the same DLQ
+    (rule,) = [r for r in resources_of(tpl, "AWS::Events::Rule").values() if "aws.states" in str(r)]
+    (target,) = rule["Properties"]["Targets"]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    # stream and SQS event sources: a destination or a redrive policy each
+    for mapping in resources_of(tpl, "AWS::Lambda::EventSourceMapping").values():
+        props = mapping["Properties"]
+        source = str(props["EventSourceArn"])
+        if "StreamArn" in source:
+            assert props["DestinationConfig"]["OnFailure"]["Destination"]
+        else:
+            queue_id = props["EventSourceArn"]["Fn::GetAtt"][0]
+            assert resources_of(tpl, "AWS::SQS::Queue")[queue_id]["Properties"]["RedrivePolicy"]
+
+
+def _alarms(tpl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in resources_of(tpl, "AWS::CloudWatch::Alarm").items()}
+
+
+def test_alarms_and_their_metrics(tpl: dict[str, Any]) -> None:
+    alarms = _alarms(tpl)
+    topic_id, _ = only(tpl, "AWS::SNS::Topic")
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+
+    def find(prefix: str) -> dict[str, Any]:
+        (props,) = [v for k, v in alarms.items() if k.startswith(f"Monitoring{prefix}Alarm")]
+        return props
+
+    def metric_names(props: dict[str, Any]) -> set[str]:
+        if "MetricName" in props:
+            return {props["MetricName"]}
+        return {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
+
+    assert metric_names(find("FailedRunRate")) == {"RunsDone", "RunsFailed"}
+    assert metric_names(find("ExecutionsFailed")) == {"ExecutionsFailed"}
+    assert metric_names(find("ExecutionsTimedOut")) == {"ExecutionsTimedOut"}
+    assert metric_names(find("Api5xxRate")) == {"5XXError", "Count"}
+    p90 = find("ApiLatencyP90")
+    assert p90["MetricName"] == "Latency" and p90["ExtendedStatistic"] == "p90"
+    assert (
+        metric_names(find("ModelThrottles")) == {"ModelThrottles"} and find("ModelThrottles")["Namespace"] == "runplane"
+    )
+    queues = resources_of(tpl, "AWS::SQS::Queue")
+    dead_letter_queues = [k for k in queues if "DeadLetterQueue" in k]
+    assert len(dead_letter_queues) == 3
+    for key in ("Outbox", "Reconcile", "Notifications"):
+        props = find(f"{key}DeadLetters")
+        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible" and props["Threshold"] == 0
+    watched = {
+        d["Value"]["Fn::GetAtt"][0]
+        for p in alarms.values()
+        for d in p.get("Dimensions", [])
+        if d["Name"] == "QueueName"
+    }
+    assert watched == {q for q in dead_letter_queues}  # every DLQ
+    functions = set(resources_of(tpl, "AWS::Lambda::Function"))
+    for metric in ("Errors", "Throttles"):
+        covered = {
+            d["Value"]["Ref"]
+            for p in alarms.values()
+            if p.get("MetricName") == metric and p.get("Namespace") == "AWS/Lambda"
+            for d in p["Dimensions"]
+        }
+        assert covered == functions, metric
+
+
+def test_dashboard_topic_and_outputs(template: Template, tpl: dict[str, Any]) -> None:
+    _, dashboard = only(tpl, "AWS::CloudWatch::Dashboard")
+    body = str(dashboard["Properties"]["DashboardBody"])
+    for name in ("RunsCreated", "RunsFailed", "NotificationsDelivered", "ModelThrottles", "5XXError"):
+        assert name in body, name
+    assert "DashboardUrl" in tpl["Outputs"] and "AlarmTopicArn" in tpl["Outputs"]
+    template.resource_count_is("AWS::SNS::Subscription", 0)  # no email unless asked for
+
+
+def test_alarm_email_by_context() -> None:
+    template, _ = synth(alarmEmail="oncall@example.com")
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .. import metrics
 from ..config import settings
 from ..logic.notify import DeliveryFailed, backoff_seconds, deliver
 from . import wiring
@@ -20,6 +21,7 @@ from . import wiring
 logger = Logger(service="runplane-notify")
 
 
+@metrics.metrics().log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cfg = settings()
@@ -44,9 +46,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 retry_in_seconds=wait,
                 reason=str(exc),
             )
+            metrics.count(metrics.NOTIFICATIONS_FAILED)
             wiring.notification_queue().retry_after(record["receiptHandle"], wait)
             failed.append(record["messageId"])
             blocked_groups.add(group)
             continue
+        metrics.count(metrics.NOTIFICATIONS_DELIVERED)
         logger.info("notification delivered", notification=notification["id"], target=kind, attempt=attempt)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}

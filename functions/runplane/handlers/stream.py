@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .. import metrics
 from ..adapters.dynamo import deserialize, run_from_item
 from ..logic.events import status_change, to_entry
 from ..logic.notify import notification_for
@@ -39,6 +40,7 @@ def _needs_start(event_name: str | None, old: dict[str, Any] | None, new: dict[s
     return bool(old and new["status"] == "running" and new.get("executions", 1) != old.get("executions", 1))
 
 
+@metrics.metrics().log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
@@ -59,6 +61,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return _fail_from(pending, seqno)
         if detail is not None:
             pending.append((seqno, to_entry(detail)))
+            counter = metrics.run_status_metric(detail)
+            if counter is not None:  # at least once, like the events (a retried batch may count again)
+                metrics.count(counter)
     return _fail_from(pending, None)
 
 
