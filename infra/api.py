@@ -98,6 +98,9 @@ class Api(Construct):
                 throttling_rate_limit=THROTTLING_RATE_LIMIT,
                 throttling_burst_limit=THROTTLING_BURST_LIMIT,
                 tracing_enabled=True,
+                # Execution logs of failed requests (errors only: no request or response bodies).
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=True,

@@ -403,7 +403,15 @@ def test_executions_that_end_outside_the_loop_reach_the_reconcile_function(tpl: 
     statements = role_statements(tpl, role_of_function(tpl, RECONCILE))
     actions = actions_of(statements)
     assert "dynamodb:UpdateItem" in actions
-    assert not {a for a in actions if a.startswith(("states:", "s3:", "bedrock:", "sqs:", "events:", "lambda:"))}
+    assert not {a for a in actions if a.startswith(("states:", "s3:", "bedrock:", "events:", "lambda:"))}
+    # its on-failure destination (async invocations): send to its dead-letter queue, nothing else
+    assert {a for a in actions if a.startswith("sqs:")} <= {
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+    dlq = target["DeadLetterConfig"]["Arn"]
+    assert resources_for(statements, "sqs:SendMessage") == [dlq]
 
 
 def test_state_machine_role_invokes_only_the_step_functions(tpl: dict[str, Any]) -> None:
