@@ -122,6 +122,8 @@ class Api(Construct):
         self.rest_api.root.add_method("ANY", integration)
         self.rest_api.root.add_proxy(default_integration=integration, any_method=True)
         for method, path in resources.PUBLIC_ROUTES:
+            if resources.is_acp_path(path):
+                continue  # GET /ping is ACP's: infra/acp.py routes it to the ACP function
             self.rest_api.root.resource_for_path(path).add_method(
                 method, integration, authorization_type=apigw.AuthorizationType.NONE
             )

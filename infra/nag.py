@@ -15,6 +15,7 @@ SLS = "Serverless::Serverless-"
 
 FUNCTIONS = (
     "Api/Function",
+    "Acp/Function",
     "Api/AuthorizerFunction",
     "AgentLoop/StepFunction",
     "Tools/StepFunction",
@@ -26,6 +27,7 @@ DEAD_LETTER_QUEUES = ("Outbox/DeadLetterQueue", "AgentLoop/ReconcileDeadLetterQu
 # Why a function has no Lambda-level DLQ (DeadLetterConfig applies to asynchronous invocations only).
 NO_FUNCTION_DLQ = {
     "Api/Function": "invoked synchronously by API Gateway; a failure is the HTTP answer",
+    "Acp/Function": "invoked synchronously by API Gateway (ACP routes, streamed answers); a failure is the HTTP answer",
     "Api/AuthorizerFunction": "invoked synchronously by API Gateway as the REQUEST authorizer",
     "AgentLoop/StepFunction": "invoked synchronously by the state machine, whose Retry/Catch handle failures",
     "Tools/StepFunction": "invoked synchronously by the state machine's Map iterations (Retry/Catch)",
@@ -99,7 +101,7 @@ def apply(app: Construct, stack: Stack) -> None:
     index = "<StorageRunsEDEB48FF.Arn>/index/*"
     jobs = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:runplane-jobs-*"
     tool = "arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:runplane-tool-*"
-    for fn in ("Api/Function", "AgentLoop/StepFunction", "Tools/StepFunction"):
+    for fn in ("Api/Function", "Acp/Function", "AgentLoop/StepFunction", "Tools/StepFunction"):
         policy = _role_policy(fn)
         _ack(
             stack,
@@ -122,6 +124,7 @@ def apply(app: Construct, stack: Stack) -> None:
     )
     for fn in (
         "Api/Function",
+        "Acp/Function",
         "AgentLoop/StepFunction",
         "Tools/StepFunction",
         "AgentLoop/ReconcileFunction",
@@ -180,13 +183,22 @@ def apply(app: Construct, stack: Stack) -> None:
         f"{AWS}IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*.anthropic.*]",
         "Anthropic inference profiles (us./eu./global.) of this account and region",
     )
-    _ack(
-        stack,
-        _role_policy("Api/Function"),
-        f"{AWS}IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-        f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"AgentLoopStateMachineE82F075A"}}]}}]}}:*]',
-        "cancel stops any execution of the agent-loop state machine (execution names are run ids)",
-    )
+    for fn in ("Api/Function", "Acp/Function"):
+        _ack(
+            stack,
+            _role_policy(fn),
+            f"{AWS}IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"AgentLoopStateMachineE82F075A"}}]}}]}}:*]',
+            "cancel stops any execution of the agent-loop state machine (execution names are run ids)",
+        )
+    for prefix in ("agents", "runs", "session", "sessions"):
+        for method in (f"Api/RestApi/Default/{prefix}/ANY", f"Api/RestApi/Default/{prefix}/{{proxy+}}/ANY"):
+            _ack(
+                stack,
+                method,
+                f"{AWS}COG4",
+                "an ACP route, authorized by the REQUEST Lambda authorizer (runplane API keys), not Cognito",
+            )
 
     # API Gateway
     _ack(

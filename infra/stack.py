@@ -29,6 +29,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda_destinations as lambda_destinations
 from constructs import Construct
 
+from .acp import AcpApi
 from .agent_loop import AgentLoop
 from .api import Api
 from .bundling import lambda_code
@@ -127,6 +128,15 @@ class RunplaneStack(Stack):
             job_queues=job_queues,
             cloud_watch_role=cloud_watch_role,
         )
+        acp = AcpApi(
+            self,
+            "Acp",
+            defaults=defaults,
+            storage=storage,
+            state_machine=loop.state_machine,
+            rest_api=api.rest_api,
+            authorizer=api.authorizer,
+        )
         outbox = Outbox(
             self,
             "Outbox",
@@ -155,6 +165,7 @@ class RunplaneStack(Stack):
             "Monitoring",
             functions={
                 "Api": api.function,
+                "Acp": acp.function,
                 "Authorizer": api.authorizer_function,
                 "AgentStep": loop.step_function,
                 "ToolStep": tools.function,
@@ -175,7 +186,7 @@ class RunplaneStack(Stack):
 
         self.model_provider = provider
         self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop
-        self.api, self.outbox, self.notifications = api, outbox, notifications
+        self.api, self.acp, self.outbox, self.notifications = api, acp, outbox, notifications
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the runplane API (stage included)")
         CfnOutput(self, "EventBusName", value=events.bus.event_bus_name, description="Run status events bus")

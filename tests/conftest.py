@@ -24,9 +24,20 @@ def emulator_settings(**overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def emulator_env() -> dict[str, str]:
-    """Override per module to configure the emulator's functions (e.g. the model provider)."""
-    return emulator_settings()
+def tools() -> Iterator[object]:
+    """The module's http tool server on 127.0.0.1 (a free port), playing users' http endpoints."""
+    from tests.support.tool_server import ToolServer
+
+    server = ToolServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def emulator_env(tools: object) -> dict[str, str]:
+    """Override per module to configure the emulator's functions (e.g. the model provider). The
+    module's tool server is the one plain-http origin its http functions may call."""
+    return emulator_settings(RUNPLANE_LOOPBACK_HTTP_ORIGINS=tools.url)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def _rss_kb(pid: int, field: str) -> int:
 
 
 @contextmanager
-def local_server(extra_args: list[str] | None = None, timeout: float = 90) -> Iterator[dict[str, Any]]:
+def local_server(extra_args: list[str] | None = None, timeout: float = 300) -> Iterator[dict[str, Any]]:
     """A ``runplane local`` subprocess on free ports; yields its API URL and pid."""
     api_port, emu_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}

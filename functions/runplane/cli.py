@@ -30,13 +30,23 @@ def _local(args: argparse.Namespace) -> int:
         "RUNPLANE_MODEL_PROVIDER": provider,
         # ACP's own examples send no key: keyless ACP requests from loopback act on this cluster.
         "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": os.environ.get("RUNPLANE_KEYLESS_LOOPBACK_CLUSTER", args.cluster),
+        # The API's own origin is never a tool target (the emulator's comes from AWS_ENDPOINT_URL).
+        "RUNPLANE_OWN_ORIGINS": f"http://127.0.0.1:{args.port}",
     }
+    origins = [o for o in os.environ.get("RUNPLANE_LOOPBACK_HTTP_ORIGINS", "").split(",") if o.strip()]
+    origins += args.tool_origin or []
+    if origins:
+        local_env["RUNPLANE_LOOPBACK_HTTP_ORIGINS"] = ",".join(origins)
     data_dir = _data_dir(args)
     emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env, data_dir=data_dir).start()
     try:
+        from .config import settings
+
+        settings()  # a bad setting (e.g. a --tool-origin that is not http://127.0.0.1:PORT) stops here
         _remember_keys(data_dir, args.cluster, load=True)
         cluster_key, admin_key = _local_keys(args.cluster)
         _remember_keys(data_dir, args.cluster, keys=(cluster_key, admin_key))
+        _chat_agent(args.cluster)
         api = LocalApiServer(emulator.names.function("api"), host=args.host, port=args.port).start()
     except BaseException:
         emulator.stop()
@@ -49,7 +59,7 @@ def _local(args: argparse.Namespace) -> int:
     print(
         "runplane local mode is ready\n"
         f"  API             {api.url}    (OpenAPI docs: {api.url}/docs)\n"
-        f"  cluster         {args.cluster}\n"
+        f"  cluster         {args.cluster}    (ACP agent 'chat'; keyless ACP requests from this machine use it)\n"
         f"  cluster key     {cluster_key}    (export RUNPLANE_API_KEY={cluster_key})\n"
         f"  admin key       {admin_key}    (clusters and keys of every cluster)\n"
         f"  try it          curl -s -X POST {api.url}/clusters/{args.cluster}/runs -H 'authorization: {cluster_key}' "
@@ -115,6 +125,24 @@ def _data_note(data_dir: Path | None, emulator: Any) -> str:
         if emulator.recovered:
             note += f"; {len(emulator.recovered)} open runs failed: local mode restarted"
     return note
+
+
+def _chat_agent(cluster: str) -> None:
+    """The run configuration ``chat`` (a plain conversational agent): ACP's own example uses it."""
+    from .handlers import wiring
+    from .logic.run_configs import RunConfigBody
+
+    if wiring.run_configs().by_name(cluster, "chat") is None:
+        wiring.run_configs().upsert(
+            cluster,
+            "chat-agent",
+            RunConfigBody(
+                name="chat",
+                description="A plain conversational agent: answers the conversation so far.",
+                system_prompt="You are a helpful, concise conversational assistant.",
+                public=True,
+            ),
+        )
 
 
 def _local_keys(cluster_id: str) -> tuple[str, str]:
@@ -195,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     local.add_argument("--emulator-port", type=int, default=4566, help="AWS emulator port (default 4566)")
     local.add_argument("--cluster", default="default", help="cluster created at start (default 'default')")
+    local.add_argument(
+        "--tool-origin",
+        action="append",
+        metavar="http://127.0.0.1:PORT",
+        help="a plain-http tool server that http functions may call (repeatable; also RUNPLANE_LOOPBACK_HTTP_ORIGINS)",
+    )
     local.add_argument("--verbose", action="store_true", help="print handler logs and HTTP access lines")
     local.add_argument("--data-dir", default=".runplane", help="where local mode keeps its state (default ./.runplane)")
     local.add_argument("--fresh", action="store_true", help="delete the data directory first: start empty")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+_LOOPBACK_ORIGIN = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
 ModelProvider = Literal["anthropic", "bedrock", "scripted"]
 
 
@@ -37,8 +39,13 @@ class Settings(BaseModel):
     tool_lambda_prefix: str = "runplane-tool-"
     # Worker jobs travel through SQS queues named with this prefix (one per cluster and function).
     job_queue_prefix: str = "runplane-jobs-"
-    # Local mode only: lets http targets and http_get reach plain http on loopback (test servers).
-    allow_loopback_http: bool = False
+    # Plain-http origins ``http://127.0.0.1:<port>`` that http targets and http_get may call
+    # (local mode: test and demo tool servers; comma-separated in RUNPLANE_LOOPBACK_HTTP_ORIGINS).
+    # Everything else must be https to a public address (tools/netguard.py).
+    loopback_http_origins: list[str] = Field(default_factory=list)
+    # This deployment's own endpoints, never called even when listed above (RUNPLANE_OWN_ORIGINS; the
+    # AWS endpoint of AWS_ENDPOINT_URL and the emulator's MOTO_PORT are added from the environment).
+    own_origins: list[str] = Field(default_factory=list)
     # ACP has no authentication of its own: when set (local mode sets "default"), keyless requests for
     # ACP routes from a loopback address act as a consumer key of this cluster. Unset on AWS.
     keyless_loopback_cluster: str | None = None
@@ -60,6 +67,21 @@ class Settings(BaseModel):
     notify_max_backoff_seconds: int = Field(default=900, ge=0, le=43_200)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
 
+    @field_validator("loopback_http_origins", "own_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("loopback_http_origins")
+    @classmethod
+    def _loopback_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _LOOPBACK_ORIGIN.fullmatch(origin):
+                raise ValueError(f"'{origin}' is not an origin of the form http://127.0.0.1:<port>")
+        return value
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
@@ -68,6 +90,13 @@ class Settings(BaseModel):
             raw = env.get(f"RUNPLANE_{name.upper()}")
             if raw not in (None, ""):
                 values[name] = json.loads(raw) if name == "bedrock_model_ids" else raw
+        own = cls._comma_separated(values.get("own_origins", []))
+        assert isinstance(own, list)
+        if env.get("AWS_ENDPOINT_URL"):
+            own.append(env["AWS_ENDPOINT_URL"])
+        if (env.get("MOTO_PORT") or "").isdigit():
+            own.append(f"http://127.0.0.1:{env['MOTO_PORT']}")
+        values["own_origins"] = own
         return cls.model_validate(values)
 
 

@@ -27,3 +27,7 @@ class ConcurrentUpdate(RunplaneError):
 
 class TooLarge(InvalidRequest):
     """A request over a size limit (HTTP 413)."""
+
+
+class NotClaimant(RunplaneError):
+    """A worker acting on a job that another worker claimed (HTTP 403)."""

@@ -16,9 +16,9 @@ class RunStore(Protocol):
     def put_cluster(self, cluster: Cluster) -> bool:
         """Create the cluster; False when it already exists."""
 
-    def create_run(self, run: Run, first_message: Message | None) -> Run | None:
-        """Store a new run (one conditional write), then its first message (idempotently); the
-        existing run if the id is taken."""
+    def create_run(self, run: Run, first_message: Message | None, history: Sequence[Message] = ()) -> Run | None:
+        """Store a new run (one conditional write), then its earlier ``history`` messages and its first
+        message (idempotently); the existing run if the id is taken."""
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None: ...
 
@@ -31,6 +31,7 @@ class RunStore(Protocol):
         limit: int,
         cursor: str | None,
         test: bool | None = None,
+        config_id: str | None = None,
     ) -> tuple[list[Run], str | None]: ...
 
     def set_run_fields(self, run: Run, **fields: Any) -> Run | None:

@@ -32,6 +32,15 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     for spec in (
         # The API's timeout stays below API Gateway's 29 s integration timeout (a late answer would be a 504).
         FunctionSpec("api", "runplane.handlers.api.handler", "runplane HTTPS API", 28, 512),
+        # ACP: its handler returns a *streamed* answer; on AWS runplane.streaming serves it through
+        # Lambda's response-streaming Runtime API (docs/acp.md), locally the gateway streams it.
+        FunctionSpec(
+            "acp",
+            "runplane.handlers.acp.stream_handler",
+            "runplane Agent Communication Protocol (ACP) API, streamed responses",
+            900,
+            512,
+        ),
         FunctionSpec(
             "authorizer",
             "runplane.handlers.authorizer.handler",
@@ -91,7 +100,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/live"), ("GET", "/ping")
 # still pass for up to this many seconds on AWS (local mode does not cache).
 AUTHORIZER_CACHE_SECONDS = 30
 # The Agent Communication Protocol's routes (see RUNPLANE_KEYLESS_LOOPBACK_CLUSTER).
-ACP_PATH_PREFIXES = ("/runs", "/agents", "/session", "/ping")
+ACP_PATH_PREFIXES = ("/runs", "/agents", "/session", "/sessions", "/ping")  # acp-sdk reads /sessions/{id}
 
 
 def is_public_route(method: str, path: str) -> bool:

@@ -11,9 +11,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from .ids import RUN_ID_PATTERN
 from .status import RunStatus
@@ -143,7 +145,8 @@ class CreateRunRequest(Strict):
     """Body of ``POST /clusters/{clusterId}/runs`` (Inferable's run API)."""
 
     id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
-    initial_prompt: str = Field(alias="initialPrompt", min_length=1, max_length=200_000)
+    # Required unless a run configuration (``configId`` / ``config``) supplies it.
+    initial_prompt: str | None = Field(default=None, alias="initialPrompt", min_length=1, max_length=200_000)
     system_prompt: str | None = Field(default=None, alias="systemPrompt", max_length=100_000)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     model: str | None = None
@@ -159,9 +162,32 @@ class CreateRunRequest(Strict):
     interactive: bool = True
     test: TestOptions | None = None
     config: RunConfigReference | None = None
+    # Inferable's run configurations: the run inherits the configuration; its own fields override it.
+    config_id: str | None = Field(default=None, alias="configId", min_length=1, max_length=128)
+    input: dict[str, Any] | None = Field(
+        default=None, description="Checked against the configuration's inputSchema, merged into the prompt."
+    )
     template: dict[str, Any] | None = Field(default=None, description="Deprecated by Inferable; refused.")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prompt_or_config(cls, data: Any) -> Any:
+        # 'initialPrompt' is required unless a run configuration ('configId' / 'config') supplies it.
+        if isinstance(data, dict) and not any(
+            data.get(k) is not None for k in ("initialPrompt", "initial_prompt", "configId", "config_id", "config")
+        ):
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type="missing", loc=("initialPrompt",), input=data)]
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_config(self) -> CreateRunRequest:
+        if self.config_id is not None and self.config is not None and self.config.id != self.config_id:
+            raise ValueError("'configId' and 'config.id' name different run configurations")
+        return self
 
     @field_validator("template")
     @classmethod
@@ -184,8 +210,8 @@ class CreateRunRequest(Strict):
 
     @field_validator("initial_prompt")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
             raise ValueError("must not be blank")
         return value
 
@@ -222,6 +248,11 @@ class Run(BaseModel):
     interactive: bool = True
     test: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
+    # The run configuration it inherited (and which version), and ACP's agent and session.
+    config_id: str | None = None
+    config_version: int | None = None
+    agent_name: str | None = None
+    session_id: str | None = None
     result: Any = None
     summary: str | None = None
     result_error: str | None = None
@@ -278,6 +309,8 @@ class RunView(BaseModel):
     expires_at: str | None = Field(
         default=None, alias="expiresAt", description="When a finished run and all it owns are deleted (ISO 8601)."
     )
+    config_id: str | None = Field(default=None, alias="configId")
+    config_version: int | None = Field(default=None, alias="configVersion")
     model_config = ConfigDict(populate_by_name=True)
 
     @classmethod
@@ -302,6 +335,8 @@ class RunView(BaseModel):
             feedback_comment=run.feedback_comment,
             feedback_score=run.feedback_score,
             expires_at=_iso(run.expires_at),
+            config_id=run.config_id,
+            config_version=run.config_version,
             pending_approvals=[
                 PendingApproval(
                     call_id=c.id,
@@ -324,6 +359,8 @@ class RunSummaryView(BaseModel):
     created_at: str = Field(alias="createdAt")
     updated_at: str = Field(alias="updatedAt")
     test: bool
+    config_id: str | None = Field(default=None, alias="configId")
+    config_version: int | None = Field(default=None, alias="configVersion")
     model_config = ConfigDict(populate_by_name=True)
 
 
@@ -463,20 +500,26 @@ class CallView(BaseModel):
         )
 
 
+# The worker's own id: it claims jobs with it and must give it again with each heartbeat and result.
+WorkerId = Annotated[
+    str, Field(min_length=1, max_length=128, description="The claiming worker's id (heartbeats and results too).")
+]
+
+
 class JobPoll(Strict):
     functions: list[Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]] = Field(min_length=1, max_length=50)
-    worker: str = Field(default="worker", min_length=1, max_length=128)
+    worker: WorkerId
     wait_seconds: int = Field(default=10, ge=0, le=20, alias="waitSeconds")
     max_jobs: int = Field(default=1, ge=1, le=10, alias="maxJobs")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class JobHeartbeat(Strict):
-    worker: str | None = Field(default=None, max_length=128)
+    worker: WorkerId
 
 
 class JobResult(Strict):
-    worker: str | None = Field(default=None, max_length=128)
+    worker: WorkerId
     result: Any = None
     error: str | None = Field(default=None, max_length=4000)
 

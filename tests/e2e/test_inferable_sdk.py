@@ -51,7 +51,17 @@ def local_api() -> Iterator[str]:
     env["RUNPLANE_CALL_POLL_WAIT_SECONDS"] = "2"  # services' long polls (the SDK then polls again at once)
     env["RUNPLANE_ADMIN_KEY"] = ADMIN_KEY  # the script creates its cluster key with it (createApiKey)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)],
+        [
+            sys.executable,
+            "-m",
+            "runplane.cli",
+            "local",
+            "--ephemeral",
+            "--port",
+            str(api_port),
+            "--emulator-port",
+            str(emu_port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

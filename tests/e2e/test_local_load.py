@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from runplane.bench_load import load, local_server
 
-CLIENTS = 8
-RUNS = 48
+CLIENTS = 6
+RUNS = 24
 
 
 def test_n_clients_no_duplicate_lost_or_stuck_runs() -> None:

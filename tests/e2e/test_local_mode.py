@@ -48,7 +48,7 @@ def local_mode() -> Iterator[dict[str, Any]]:
         env=env,
     )
     banner: list[str] = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded CI machine starts slowly
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()

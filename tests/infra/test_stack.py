@@ -248,16 +248,34 @@ def test_stream_event_source_mapping(template: Template, tpl: dict[str, Any]) ->
 
 # -- API -----------------------------------------------------------------------------------------
 def test_rest_api_proxies_everything_to_the_api_function(template: Template, tpl: dict[str, Any]) -> None:
+    """ANY / and ANY /{proxy+} (and GET /live) go to the API function; ACP's routes (and GET /ping)
+    to the streamed ACP function (tests/infra/test_acp_streaming.py)."""
     api_fn = function_id(tpl, API)
+    acp_fn = function_id(tpl, resources.FUNCTIONS["acp"].handler)
     template.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}})
     template.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "{proxy+}"})
-    methods = resources_of(tpl, "AWS::ApiGateway::Method")
-    # ANY / and ANY /{proxy+}, plus one method per health check
-    assert len(methods) == 2 + len(resources.PUBLIC_ROUTES)
-    for method in methods.values():
+    parts = {rid: r["Properties"] for rid, r in resources_of(tpl, "AWS::ApiGateway::Resource").items()}
+
+    def top(resource_id: Any) -> str:
+        """The first path segment of a method's resource ('' for the root)."""
+        rid = resource_id.get("Ref") if isinstance(resource_id, dict) else None
+        segment = ""
+        while rid in parts:
+            segment = parts[rid]["PathPart"]
+            parent = parts[rid]["ParentId"]
+            rid = parent.get("Ref") if isinstance(parent, dict) else None
+        return segment
+
+    to_api = []
+    for method in resources_of(tpl, "AWS::ApiGateway::Method").values():
         props = method["Properties"]
         assert props["Integration"]["Type"] == "AWS_PROXY"
-        assert f"<{api_fn}.Arn>" in render(props["Integration"]["Uri"])
+        segment = top(props["ResourceId"])
+        target = acp_fn if resources.is_acp_path("/" + segment) else api_fn
+        assert f"<{target}.Arn>" in render(props["Integration"]["Uri"]), segment
+        if target == api_fn:
+            to_api.append((props["HttpMethod"], segment))
+    assert sorted(to_api) == [("ANY", ""), ("ANY", "{proxy+}"), ("GET", "live")]
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {

@@ -14,6 +14,10 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
     cluster = harness.cluster()
     for name in ("getOrder", "searchOrders"):
         harness.put_function(cluster, name, {"target": {"type": "worker"}})
+    from runplane.handlers import wiring
+    from runplane.logic.run_configs import RunConfigBody
+
+    wiring.run_configs().upsert(cluster, "orders-cfg", RunConfigBody(name="orders"))  # every field of the run wins
     body = {
         "initialPrompt": "Check the order status",
         "systemPrompt": "Be brief.",
@@ -31,7 +35,7 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
             "enabled": True,
             "mocks": {"getOrder": {"output": {"status": "shipped"}}, "searchOrders": {"output": {"orders": []}}},
         },
-        "config": {"id": "cfg-1", "input": {"x": 1}},
+        "config": {"id": "orders-cfg", "input": {"x": 1}},
     }
     run_id = harness.create_run(cluster, body)
     run = harness.wait_run(cluster, run_id)
@@ -48,7 +52,9 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
     assert stored.context == {"tenant": "acme", "limits": {"max": 3}}
     assert stored.on_status_change == {"webhook": "https://hooks.example.com/runplane"}
     assert (stored.reasoning_traces, stored.call_summarization) == (False, False)
-    assert stored.config == {"id": "cfg-1", "input": {"x": 1}}
+    assert stored.config == {"id": "orders-cfg", "input": {"x": 1}}
+    assert (stored.config_id, stored.config_version) == ("orders-cfg", 1)
+    assert stored.initial_prompt == 'Check the order status\n\n<DATA>\n{\n  "x": 1\n}\n</DATA>'
     assert stored.system_prompt == "Be brief."
 
 

@@ -34,8 +34,8 @@ def refund_run(harness: Any, cluster: str, *calls: dict[str, Any]) -> str:
     )
 
 
-def setup(harness: Any, **extra: Any) -> tuple[str, ToolServer]:
-    tools = ToolServer().start()
+def setup(harness: Any, tools: ToolServer, **extra: Any) -> tuple[str, ToolServer]:
+    tools.requests.clear()  # the module's tool server (conftest), listed in the emulator's loopback origins
     cluster = harness.cluster()
     harness.put_function(cluster, "refund", approval_fn(tools.url, **extra))
     return cluster, tools
@@ -57,9 +57,9 @@ def decide(harness: Any, cluster: str, run_id: str, call_id: str, body: dict[str
     return harness.api("POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call_id}/approval", body)
 
 
-def test_approve_runs_the_call_and_events_show_the_pause(harness: Any) -> None:
+def test_approve_runs_the_call_and_events_show_the_pause(harness: Any, tools: ToolServer) -> None:
     queue = harness.subscribe()
-    cluster, tools = setup(harness)
+    cluster, tools = setup(harness, tools)
     run_id = refund_run(harness, cluster, {"order": "7", "amount": 20})
     run = paused(harness, cluster, run_id)
     pending = run["pendingApprovals"][0]
@@ -74,11 +74,10 @@ def test_approve_runs_the_call_and_events_show_the_pause(harness: Any) -> None:
     assert [p for p, b in tools.requests] == ["/echo"]
     statuses = [e["detail"]["status"] for e in harness.received(queue, run_id, until_status="done")]
     assert statuses == ["pending", "running", "paused", "running", "done"]
-    tools.stop()
 
 
-def test_deny_with_reason_reaches_the_model(harness: Any) -> None:
-    cluster, tools = setup(harness)
+def test_deny_with_reason_reaches_the_model(harness: Any, tools: ToolServer) -> None:
+    cluster, tools = setup(harness, tools)
     run_id = refund_run(harness, cluster, {"order": "7", "amount": 20})
     call_id = paused(harness, cluster, run_id)["pendingApprovals"][0]["callId"]
     assert decide(harness, cluster, run_id, call_id, {"approved": False, "reason": "over the limit"})[0] == 200
@@ -86,11 +85,10 @@ def test_deny_with_reason_reaches_the_model(harness: Any) -> None:
     assert tools.requests == []
     result = next(b for m in harness.messages(cluster, run_id) if m.kind == "tool-result" for b in m.content)
     assert result["is_error"] and result["content"] == "A human denied this call: over the limit"
-    tools.stop()
 
 
-def test_approve_with_edited_input(harness: Any) -> None:
-    cluster, tools = setup(harness)
+def test_approve_with_edited_input(harness: Any, tools: ToolServer) -> None:
+    cluster, tools = setup(harness, tools)
     run_id = refund_run(harness, cluster, {"order": "7", "amount": 500})
     call_id = paused(harness, cluster, run_id)["pendingApprovals"][0]["callId"]
     bad = decide(harness, cluster, run_id, call_id, {"approved": True, "input": {"order": "7", "amount": "lots"}})
@@ -102,12 +100,11 @@ def test_approve_with_edited_input(harness: Any) -> None:
     assert tools.requests[0][1]["input"] == {"order": "7", "amount": 50}
     call = harness.calls(cluster, run_id)[0]
     assert call.approval.edited_input == {"order": "7", "amount": 50}
-    tools.stop()
 
 
-def test_expired_approval_counts_as_denial(harness: Any) -> None:
+def test_expired_approval_counts_as_denial(harness: Any, tools: ToolServer) -> None:
     queue = harness.subscribe()
-    cluster, tools = setup(harness, approvalTimeoutSeconds=1)
+    cluster, tools = setup(harness, tools, approvalTimeoutSeconds=1)
     run_id = refund_run(harness, cluster, {"order": "7", "amount": 20})
     final = harness.wait_run(cluster, run_id)
     assert final["status"] == "done"
@@ -118,11 +115,10 @@ def test_expired_approval_counts_as_denial(harness: Any) -> None:
     assert tools.requests == []
     statuses = [e["detail"]["status"] for e in harness.received(queue, run_id, until_status="done")]
     assert statuses == ["pending", "running", "paused", "running", "done"]
-    tools.stop()
 
 
-def test_two_concurrent_decisions_one_wins(harness: Any) -> None:
-    cluster, tools = setup(harness)
+def test_two_concurrent_decisions_one_wins(harness: Any, tools: ToolServer) -> None:
+    cluster, tools = setup(harness, tools)
     run_id = refund_run(harness, cluster, {"order": "7", "amount": 20})
     call_id = paused(harness, cluster, run_id)["pendingApprovals"][0]["callId"]
     results: list[tuple[int, Any]] = []
@@ -141,11 +137,10 @@ def test_two_concurrent_decisions_one_wins(harness: Any) -> None:
     assert harness.wait_run(cluster, run_id)["status"] == "done"
     again = decide(harness, cluster, run_id, call_id, {"approved": True})
     assert again[0] == 409
-    tools.stop()
 
 
-def test_run_stays_paused_until_every_approval_is_decided(harness: Any) -> None:
-    cluster, tools = setup(harness)
+def test_run_stays_paused_until_every_approval_is_decided(harness: Any, tools: ToolServer) -> None:
+    cluster, tools = setup(harness, tools)
     run_id = refund_run(harness, cluster, {"order": "1", "amount": 1}, {"order": "2", "amount": 2})
     pending = paused(harness, cluster, run_id, count=2)["pendingApprovals"]
     assert decide(harness, cluster, run_id, pending[0]["callId"], {"approved": True})[0] == 200
@@ -153,7 +148,6 @@ def test_run_stays_paused_until_every_approval_is_decided(harness: Any) -> None:
     assert run["status"] == "paused" and len(run["pendingApprovals"]) == 1
     assert decide(harness, cluster, run_id, pending[1]["callId"], {"approved": False})[0] == 200
     assert harness.wait_run(cluster, run_id)["status"] == "done"
-    tools.stop()
 
 
 def test_unknown_call_is_404(harness: Any) -> None:

@@ -55,6 +55,13 @@ CAPABILITY: dict[tuple[str, str], str] = {
     ("POST", "/clusters/{clusterId}/jobs/poll"): "machine",
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/heartbeat"): "machine",
     ("POST", "/clusters/{clusterId}/runs/{runId}/calls/{callId}/result"): "machine",
+    # run configurations (agents): a consumer key may read and use them, only a cluster key changes them
+    ("POST", "/clusters/{clusterId}/run-configs"): "cluster",
+    ("GET", "/clusters/{clusterId}/run-configs"): "runs",
+    ("GET", "/clusters/{clusterId}/run-configs/search"): "runs",
+    ("GET", "/clusters/{clusterId}/run-configs/{configId}"): "runs",
+    ("PUT", "/clusters/{clusterId}/run-configs/{configId}"): "cluster",
+    ("DELETE", "/clusters/{clusterId}/run-configs/{configId}"): "cluster",
 }
 # Bodies that pass validation, so that the capability check (after validation) is what answers.
 BODY: dict[tuple[str, str], Any] = {
@@ -72,6 +79,8 @@ BODY: dict[tuple[str, str], Any] = {
     ("POST", "/machines"): {},
     ("POST", "/clusters/{clusterId}/calls"): {"service": "s", "function": "f", "input": {}},
     ("POST", "/clusters/{clusterId}/calls/{callId}/result"): {"result": {}, "resultType": "resolution", "meta": {}},
+    ("POST", "/clusters/{clusterId}/run-configs"): {"name": "x", "public": False},
+    ("PUT", "/clusters/{clusterId}/run-configs/{configId}"): {"name": "x", "public": False},
     ("POST", "/clusters/{clusterId}/calls/{callId}/blobs"): {
         "name": "b",
         "type": "application/json",
@@ -80,7 +89,14 @@ BODY: dict[tuple[str, str], Any] = {
         "data": "e30=",
     },
 }
-SAMPLE = {"runId": "run-000001", "callId": "call-1", "name": "fn_1", "keyId": "key_" + "0" * 26, "blobId": "blob-1"}
+SAMPLE = {
+    "runId": "run-000001",
+    "callId": "call-1",
+    "name": "fn_1",
+    "keyId": "key_" + "0" * 26,
+    "blobId": "run-000001.b1",
+    "configId": "cfg-000001",
+}
 QUERY: dict[tuple[str, str], dict[str, str]] = {("GET", "/clusters/{clusterId}/calls"): {"service": "s"}}
 
 

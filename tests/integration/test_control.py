@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from tests.support.tool_server import ToolServer
-
-
-@pytest.fixture(scope="module")
-def tools() -> Iterator[ToolServer]:
-    server = ToolServer().start()
-    yield server
-    server.stop()
 
 
 def wait_for(harness: Any, cluster: str, run_id: str, status: str, pending: int | None = None) -> dict[str, Any]:
@@ -286,7 +276,7 @@ def test_an_execution_that_ends_outside_the_loop_fails_its_run(harness: Any) -> 
     assert reconcile(harness, execution_status_event(harness, stuck, stuck.id, "TIMED_OUT")) == {"changed": True}
     run = harness.get_run(cluster, stuck.id)
     assert run["status"] == "failed"
-    assert run["failureReason"] == "the agent loop's execution ended TIMED_OUT (States.Timeout) before the run finished"
+    assert run["failureReason"] == "the agent loop's execution timed out before the run finished"
     assert [e["detail"]["status"] for e in harness.received(queue, stuck.id, until_status="failed")] == [
         "running",
         "failed",

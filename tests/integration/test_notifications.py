@@ -19,12 +19,6 @@ from tests.support.tool_server import ToolServer
 
 
 @pytest.fixture(scope="module")
-def emulator_env() -> dict[str, str]:
-    # No back-off between attempts: the retry budget is counted, not waited for.
-    return emulator_settings(RUNPLANE_NOTIFY_BACKOFF_SECONDS="0")
-
-
-@pytest.fixture(scope="module")
 def hooks() -> Iterator[HookServer]:
     server = HookServer().start()
     yield server
@@ -32,10 +26,12 @@ def hooks() -> Iterator[HookServer]:
 
 
 @pytest.fixture(scope="module")
-def tools() -> Iterator[ToolServer]:
-    server = ToolServer().start()
-    yield server
-    server.stop()
+def emulator_env(hooks: HookServer, tools: ToolServer) -> dict[str, str]:
+    # No back-off between attempts: the retry budget is counted, not waited for. The webhook
+    # receiver and the tool server are the plain-http loopback origins local mode may call.
+    return emulator_settings(
+        RUNPLANE_NOTIFY_BACKOFF_SECONDS="0", RUNPLANE_LOOPBACK_HTTP_ORIGINS=f"{hooks.url('')},{tools.url}"
+    )
 
 
 def _secret(harness: Any, cluster: str) -> str:

@@ -50,10 +50,11 @@ def register(harness: Any, cluster: str, service: str = "calc", **configs: dict[
     assert status == 200 and body == {"clusterId": cluster}, body
 
 
-def poll(harness: Any, cluster: str, service: str = "calc", want: int = 1, timeout: float = 20) -> list[dict[str, Any]]:
+def poll(harness: Any, cluster: str, service: str = "calc", want: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     got: list[dict[str, Any]] = []
     while len(got) < want:
+        assert time.monotonic() < deadline, f"only {len(got)} calls after {timeout}s"
         status, calls, headers = call_api(
             harness,
             cluster,
@@ -67,7 +68,6 @@ def poll(harness: Any, cluster: str, service: str = "calc", want: int = 1, timeo
         assert status == 200, calls
         assert headers.get("retry-after") == "0"
         got += calls
-        assert time.monotonic() < deadline, f"only {len(got)} calls after {timeout}s"
     return got
 
 

@@ -5,20 +5,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from runplane import Worker
 from tests.support.tool_server import ToolServer
-
-
-@pytest.fixture(scope="module")
-def tools() -> Iterator[ToolServer]:
-    server = ToolServer().start()
-    yield server
-    server.stop()
 
 
 def script(*turns: dict[str, Any]) -> dict[str, Any]:
@@ -304,11 +296,13 @@ def test_a_worker_that_dies_mid_job_times_out_and_the_run_goes_on(harness: Any) 
     result = tool_results(harness, cluster, run_id)[0]
     assert result["is_error"] and "timed out" in result["content"]
     # a late result is refused
-    status, _ = harness.api("POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call.id}/result", {"result": {"x": 1}})
+    status, _ = harness.api(
+        "POST", f"/clusters/{cluster}/runs/{run_id}/calls/{call.id}/result", {"worker": "w1", "result": {"x": 1}}
+    )
     assert status == 409
 
 
 def test_polling_for_functions_that_are_not_workers_is_400(harness: Any) -> None:
     cluster = harness.cluster()
-    status, body = harness.api("POST", f"/clusters/{cluster}/jobs/poll", {"functions": ["current_time"]})
+    status, body = harness.api("POST", f"/clusters/{cluster}/jobs/poll", {"functions": ["current_time"], "worker": "w"})
     assert status == 400 and "not a worker function" in body["message"]

@@ -12,6 +12,7 @@ from typing import Any
 class ToolServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.headers: list[dict[str, str]] = []  # each request's headers, in the order of ``requests``
         self.barrier: threading.Barrier | None = None
         self.in_flight = 0
         self.max_in_flight = 0
@@ -26,6 +27,7 @@ class ToolServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 with server._lock:
                     server.requests.append((self.path, body))
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from runplane.logic.agent import failure_reason
+from runplane.logic.agent import INTERNAL_FAILURE, failure_reason
 from runplane.logic.events import DETAIL_TYPE, MAX_RESULT_BYTES, SOURCE, status_change, to_entry
 
 BASE = {"type": "run", "id": "r1", "clusterId": "c1", "name": "n", "metadata": {"k": "v"}, "updatedAt": "t"}
@@ -49,6 +49,10 @@ def test_failure_reasons() -> None:
         "the model provider rejected the request (400): too long"
     )
     assert failure_reason({"Error": "States.Timeout"}) == "an agent step timed out"
-    assert failure_reason({"Error": "KeyError", "Cause": json.dumps({"errorMessage": "'x'"})}) == (
-        "internal error (KeyError): 'x'"
-    )
+    # An unexpected exception in a step: what failed in words, never the exception's own text.
+    internal = json.dumps({"errorMessage": "'tool_use_id'", "errorType": "KeyError", "stackTrace": ["  File x"]})
+    reason = failure_reason({"Error": "KeyError", "Cause": internal})
+    assert reason == INTERNAL_FAILURE
+    assert "KeyError" not in reason and "tool_use_id" not in reason and "File" not in reason
+    assert failure_reason({"Error": "States.Runtime", "Cause": "An error occurred while executing"}) == INTERNAL_FAILURE
+    assert "256 KB" in failure_reason({"Error": "States.DataLimitExceeded", "Cause": "The state/task returned"})

@@ -1,18 +1,20 @@
-"""The webhook sender's SSRF guard (after DNS, with the resolved address pinned) and its signature,
-over httpx's MockTransport (no network)."""
+"""The webhook sender: netguard's SSRF guard after DNS (the name resolved once, the connection only
+to a checked address) and the Standard Webhooks signature."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
-from standardwebhooks.webhooks import Webhook
+from typing import Any
 
-from runplane.adapters.webhooks import WebhookSender, pin
+import httpcore
+import pytest
+
+from runplane.adapters.webhooks import WebhookSender
 from runplane.config import Settings
 from runplane.logic.notify import DeliveryFailed, backoff_seconds, notification_for
-from runplane.tools.netguard import UnsafeUrl
+from runplane.tools.netguard import Policy
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NOTE = {"id": "r1.3", "clusterId": "c1", "runId": "r1", "sequence": 3, "payload": {"id": "r1", "status": "done"}}
 
 
 class Secrets:
@@ -32,46 +34,46 @@ class Resolver:
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
-NOTE = {"id": "r1.3", "clusterId": "c1", "runId": "r1", "sequence": 3, "payload": {"id": "r1", "status": "done"}}
+class Backend(httpcore.NetworkBackend):
+    """Records where connections would go, and refuses them (no network in unit tests)."""
+
+    def __init__(self) -> None:
+        self.connects: list[tuple[str, int]] = []
+
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        self.connects.append((host, port))
+        raise httpcore.ConnectError("no network here")
 
 
-def sender(resolver: Resolver, seen: list[httpx.Request], status: int = 200) -> WebhookSender:
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(status)
-
-    return WebhookSender(Settings(), Secrets(), resolve=resolver, transport=httpx.MockTransport(answer))  # type: ignore[arg-type]
+def sender(resolver: Resolver, backend: Backend) -> WebhookSender:
+    return WebhookSender(Settings(), Secrets(), policy=Policy(resolver=resolver, backend=backend))
 
 
 @pytest.mark.parametrize("address", ["10.1.2.3", "192.168.0.7", "169.254.169.254", "127.0.0.1", "::1", "fd00::1"])
 def test_a_name_that_resolves_to_a_private_address_is_refused(address: str) -> None:
-    seen: list[httpx.Request] = []
-    with pytest.raises(DeliveryFailed, match="private, loopback or link-local"):
-        sender(Resolver([address]), seen).post("https://hooks.example.com/x", NOTE)
-    assert seen == []  # no connection was made
-    with pytest.raises(UnsafeUrl):
-        pin("https://hooks.example.com/x", allow_loopback_http=False, resolve=Resolver(["93.184.216.34", address]))
+    backend = Backend()
+    with pytest.raises(DeliveryFailed, match="refused"):
+        sender(Resolver([address]), backend).post("https://hooks.example.com/x", NOTE)
+    with pytest.raises(DeliveryFailed, match="refused"):  # one bad address among good ones is enough
+        sender(Resolver(["93.184.216.34", address]), backend).post("https://hooks.example.com/x", NOTE)
+    assert backend.connects == []  # no connection was attempted
 
 
 def test_the_checked_address_is_the_one_connected_to() -> None:
-    seen: list[httpx.Request] = []
+    backend = Backend()
     rebinding = Resolver(["93.184.216.34"], ["10.0.0.1"])  # a second lookup would answer private
-    status = sender(rebinding, seen).post("https://hooks.example.com/in?x=1", NOTE)
-    assert status == 200 and rebinding.calls == 1
-    (request,) = seen
-    assert request.url.host == "93.184.216.34" and request.url.path == "/in" and request.url.query == b"x=1"
-    assert request.headers["host"] == "hooks.example.com"
-    assert request.extensions["sni_hostname"] == "hooks.example.com"  # TLS checks the name's certificate
-    assert request.headers["webhook-id"] == "r1.3"
-    Webhook(SECRET).verify(request.content, dict(request.headers))
+    with pytest.raises(DeliveryFailed, match="failed"):
+        sender(rebinding, backend).post("https://hooks.example.com/in", NOTE)
+    assert rebinding.calls == 1
+    assert backend.connects == [("93.184.216.34", 443)]
 
 
 def test_plain_http_and_metadata_names_are_refused_before_dns() -> None:
-    resolver = Resolver(["93.184.216.34"])
+    resolver, backend = Resolver(["93.184.216.34"]), Backend()
     for url in ("http://hooks.example.com/x", "https://169.254.169.254/", "https://metadata.google.internal/"):
         with pytest.raises(DeliveryFailed, match="refused"):
-            sender(resolver, []).post(url, NOTE)
-    assert resolver.calls == 0
+            sender(resolver, backend).post(url, NOTE)
+    assert resolver.calls == 0 and backend.connects == []
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
@@ -80,14 +82,8 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 
 
 def test_notifications_come_from_status_changes_only() -> None:
-    old = {
-        "type": "run",
-        "id": "r",
-        "clusterId": "c",
-        "status": "running",
-        "seq": 2,
-        "onStatusChange": '{"function":"f"}',
-    }
+    old = {"type": "run", "id": "r", "clusterId": "c", "status": "running", "seq": 2}
+    old["onStatusChange"] = '{"function":"f"}'
     new = {**old, "status": "done", "seq": 3, "result": '{"ok":true}', "summary": "s"}
     note = notification_for(old, new)
     assert note is not None and note["id"] == "r.3" and note["function"] == "f"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -34,7 +35,7 @@ from ..errors import ConcurrentUpdate, InvalidRequest
 from ..schemas import Call, Cluster, Message, Run, Usage
 from ..status import TERMINAL, RunStatus, check_transition
 from ..timeutil import now_iso
-from ..tools.models import FunctionRecord
+from ..tools.models import REVEAL_SECRETS, FunctionRecord
 from .clients import client
 
 GSI1 = "GSI1"
@@ -60,6 +61,10 @@ _ATTR = {
     "feedback_comment": "feedbackComment",
     "feedback_score": "feedbackScore",
     "expires_at": "expiresAt",
+    "config_id": "configId",
+    "config_version": "configVersion",
+    "agent_name": "agentName",
+    "session_id": "sessionId",
 }
 _FIELD = {v: k for k, v in _ATTR.items()}
 
@@ -172,11 +177,12 @@ class DynamoRunStore:
             raise
 
     # -- runs -------------------------------------------------------------------------------
-    def create_run(self, run: Run, first_message: Message | None) -> Run | None:
+    def create_run(self, run: Run, first_message: Message | None, history: Sequence[Message] = ()) -> Run | None:
         """One conditional put of the run (no transaction: the condition is the whole idempotency
-        check), then the first message, written idempotently. A fault between the two loses
-        nothing: the run item holds the prompt, and whoever needs the first message next (a retried
-        create, or the agent's first turn) writes the same one under the same condition."""
+        check), then the earlier ``history`` messages (an ACP session's) and the first message, each
+        written idempotently. A fault in between loses no prompt: the run item holds it, and whoever
+        needs the first message next (a retried create, or the agent's first turn) writes it under
+        the same condition (a session's earlier messages are not re-written then)."""
         try:
             self._db.put_item(
                 TableName=self.table,
@@ -190,8 +196,8 @@ class DynamoRunStore:
             if existing is None:  # deleted in between (runs are never deleted today): let the caller retry
                 raise ConcurrentUpdate(f"run '{run.id}' could not be stored; retry") from exc
             return existing
-        if first_message is not None:
-            self.append_message(run, first_message)
+        for message in [*history, *([first_message] if first_message is not None else [])]:
+            self.append_message(run, message)
         return None
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None:
@@ -207,6 +213,7 @@ class DynamoRunStore:
         limit: int,
         cursor: str | None,
         test: bool | None = None,
+        config_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {":pk": cluster_pk(cluster_id)}
@@ -215,6 +222,10 @@ class DynamoRunStore:
             names["#test"] = "testRun"
             values[":test"] = test
             filters.append("#test = :test" if test else "(attribute_not_exists(#test) OR #test = :test)")
+        if config_id is not None:
+            names["#cfg"] = "configId"
+            values[":cfg"] = config_id
+            filters.append("#cfg = :cfg")
         if status is not None:
             names["#status"] = "status"
             values[":status"] = str(status)
@@ -341,9 +352,7 @@ class DynamoRunStore:
 
     def set_run_fields(self, run: Run, **fields: Any) -> Run | None:
         """Write fields that are not part of the status graph (feedback); None if the run is gone."""
-        from decimal import Decimal
-
-        sets = {_ATTR.get(k, k): (Decimal(str(v)) if isinstance(v, float) else v) for k, v in fields.items()}
+        sets = {_ATTR.get(k, k): (_number(v, k) if isinstance(v, float) else v) for k, v in fields.items()}
         names = {f"#a{i}": attr for i, attr in enumerate(sets)}
         values = {f":a{i}": value for i, value in enumerate(sets.values())}
         try:
@@ -547,7 +556,7 @@ class DynamoRunStore:
             "PK": cluster_pk(cluster_id),
             "SK": f"FN#{record.name}",
             "type": "function",
-            "data": record.model_dump_json(by_alias=True),
+            "data": record.model_dump_json(by_alias=True, context=REVEAL_SECRETS),  # the real header values
         }
         self._db.put_item(TableName=self.table, Item=_serialize(item))
 
@@ -661,6 +670,20 @@ def _call_item(call: Call) -> dict[str, Any]:
 
 def _call_from_item(item: dict[str, Any]) -> Call:
     return Call.model_validate_json(item["data"]["S"])
+
+
+def _number(value: float, field: str) -> Any:
+    """A float as a DynamoDB number: magnitudes 1e-130 to 1e126, 38 digits. A JSON float nearer to
+    zero than DynamoDB can hold (e.g. 2.2e-311) is stored as 0; one beyond its range is refused."""
+    from decimal import Decimal
+
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidRequest("not a finite number", field=field)
+    if abs(value) < 1e-130:
+        return Decimal(0)
+    if abs(value) >= 1e126:
+        raise InvalidRequest("a number too large to store (DynamoDB numbers are below 1e126)", field=field)
+    return Decimal(repr(value))
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:

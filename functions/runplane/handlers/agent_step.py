@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metrics
+from ..logic.agent import INTERNAL_FAILURE, failure_reason
 from ..schemas import AgentStepEvent
 from . import wiring
 
@@ -33,6 +34,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 metrics.count(metrics.MODEL_THROTTLES)
             raise
     else:
+        # The run's failureReason says what failed in words; the error and its cause stay here.
+        error = step.error or {}
+        internal = failure_reason(error) == INTERNAL_FAILURE
+        (logger.error if internal else logger.warning)("run failed", error=error.get("Error"), cause=error.get("Cause"))
         out = steps.record_failure(step.cluster_id, step.run_id, step.error)
     logger.info("step finished", action=step.action, next=out["next"], calls=len(out.get("calls", [])))
     return {"runId": step.run_id, "clusterId": step.cluster_id, "next": out["next"], "calls": out.get("calls", [])}

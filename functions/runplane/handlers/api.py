@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from .. import access
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotClaimant, NotFound, TooLarge
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..logic import contract
 from ..logic.services import Gone
@@ -36,9 +36,10 @@ from ..schemas import (
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import inferable, wiring
+from . import inbound, inferable, wiring
 from .keys_routes import router as keys_router
 from .notify_routes import router as notify_router
+from .run_configs import router as run_configs_router
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
@@ -46,6 +47,7 @@ app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
 app.include_router(keys_router)
 app.include_router(notify_router)
 app.include_router(inferable.router)
+app.include_router(run_configs_router)  # /clusters/{clusterId}/run-configs (handlers/run_configs.py)
 
 ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
@@ -199,8 +201,8 @@ def list_runs(
 
     Filters: ``status``, ``test`` (``true``: test runs only; otherwise runs that are not tests),
     ``metadata=key:value`` (Inferable's form) and ``metadata.<key>=<value>`` (any number of keys).
-    ``configId`` and ``userId`` are accepted; runplane has neither run configurations nor users yet,
-    so they match runs of that configuration/user only (none)."""
+    ``configId``: runs of that run configuration. ``userId`` is accepted; runplane has no users yet,
+    so it matches no runs."""
     _require(clusterId, "runs")
     params = app.current_event.query_string_parameters or {}
     filters = {k.removeprefix("metadata."): v for k, v in params.items() if k.startswith("metadata.")}
@@ -210,10 +212,14 @@ def list_runs(
             raise InvalidRequest("use metadata=<key>:<value>", field="metadata")
         filters[key] = value
     runs, next_cursor = wiring.run_service().list_runs(
-        clusterId, status=status, metadata=filters, limit=limit, cursor=cursor, test=test == "true"
+        clusterId,
+        status=status,
+        metadata=filters,
+        limit=limit,
+        cursor=cursor,
+        test=test == "true",
+        config_id=configId,
     )
-    if configId is not None:
-        runs = [r for r in runs if (r.config or {}).get("id") == configId]
     if userId is not None:
         runs = []
     views = [contract.run_list_item(r, RunView.of(r).model) for r in runs]
@@ -275,6 +281,11 @@ def _forbidden(exc: access.Forbidden) -> Response:
     return _json(403, {"message": str(exc)})
 
 
+@app.exception_handler(NotClaimant)
+def _not_claimant(exc: NotClaimant) -> Response:
+    return _json(403, {"message": str(exc), "errors": [{"field": "worker", "problem": str(exc)}]})
+
+
 @app.exception_handler(Gone)
 def _gone(exc: Gone) -> Response:
     return _json(410, {"message": str(exc)})
@@ -292,15 +303,47 @@ def _conflict(exc: Exception) -> Response:
     return _json(409, {"message": str(exc)})
 
 
+def _route_methods(path: str) -> set[str]:
+    """The methods of the routes whose path pattern matches ``path``."""
+    routes = [*app._static_routes, *app._dynamic_routes]  # Powertools' route table (pinned version)
+    return {route.method for route in routes if route.rule.match(path)}
+
+
 @app.not_found
 def _no_route(exc: Exception) -> Response:
-    return _json(404, {"message": f"no route for {app.current_event.http_method} {app.current_event.path}"})
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = _route_methods(path)
+    if allowed:
+        allow = ", ".join(sorted(allowed))
+        return Response(
+            status_code=405,
+            content_type=content_types.APPLICATION_JSON,
+            body={"message": f"{method} is not allowed on {path} (allowed: {allow})"},
+            headers={"Allow": allow},
+        )
+    return _json(404, {"message": f"no route for {method} {path}"})
+
+
+@app.exception_handler(RecursionError)
+def _too_deep(exc: RecursionError) -> Response:
+    problem = f"nested more than {inbound.MAX_DEPTH} levels deep"
+    return _json(400, {"message": f"body: {problem}", "errors": [{"field": "body", "problem": problem}]})
 
 
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
     logger.exception("unhandled error")
     return _json(500, {"message": "internal error; the request id is in the service logs"})
+
+
+def _refusal(exc: inbound.Refused) -> dict[str, Any]:
+    body = {"message": f"{exc.field}: {exc.problem}", "errors": [{"field": exc.field, "problem": exc.problem}]}
+    return {
+        "statusCode": exc.status,
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+    }
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -315,4 +358,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "body": json.dumps({"message": str(exc)}),
             "isBase64Encoded": False,
         }
+    # Bodies are checked (UTF-8, content type, strict JSON) before routing, for routes that exist:
+    # an unknown path or method still answers 404/405 from the resolver.
+    method, path = str(event.get("httpMethod", "")).upper(), str(event.get("path", ""))
+    if method in _route_methods(path):
+        try:
+            event = inbound.normalize(event)
+        except inbound.Refused as exc:
+            logger.info("request refused", status=exc.status, field=exc.field, problem=exc.problem)
+            return _refusal(exc)
     return app.resolve(event, context)

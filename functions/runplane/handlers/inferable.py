@@ -171,7 +171,7 @@ class CallResult(BaseModel):
 @router.post("/clusters/<clusterId>/calls/<callId>/result")
 def create_call_result(clusterId: ClusterId, callId: ContractId, body: CallResult) -> Response[None]:
     _require(clusterId, "machine")
-    wiring.services().result(clusterId, callId, body.result, body.result_type)
+    wiring.services().result(clusterId, callId, body.result, body.result_type, machine_id=_machine()["id"])
     return _empty(204)
 
 

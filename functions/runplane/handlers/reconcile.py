@@ -31,5 +31,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     changed = wiring.run_service().execution_ended(
         cluster_id, run_id, str(detail.get("name", "")), str(detail.get("status", "")), detail.get("error")
     )
-    logger.info("execution ended", run_id=run_id, status=detail.get("status"), run_failed=changed)
+    logger.info(
+        "execution ended",
+        run_id=run_id,
+        status=detail.get("status"),
+        error=detail.get("error"),
+        cause=str(detail.get("cause") or "")[:4000],
+        run_failed=changed,
+    )
     return {"changed": changed}

@@ -15,12 +15,14 @@ from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
 from ..adapters.keys import DynamoKeyStore
 from ..adapters.notify_queue import SqsNotificationQueue
+from ..adapters.run_configs import DynamoRunConfigStore
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
 from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
 from ..logic.keys import KeyService
+from ..logic.run_configs import RunConfigService
 from ..logic.runs import RunService
 from ..logic.services import ServiceCalls
 
@@ -51,8 +53,20 @@ def call_steps() -> CallSteps:
 
 
 @lru_cache(maxsize=1)
+def config_store() -> DynamoRunConfigStore:
+    return DynamoRunConfigStore(settings())
+
+
+@lru_cache(maxsize=1)
+def run_configs() -> RunConfigService:
+    return RunConfigService(config_store())
+
+
+@lru_cache(maxsize=1)
 def run_service() -> RunService:
-    return RunService(store(), executions(), settings(), functions(), call_steps(), webhook_secrets())
+    return RunService(
+        store(), executions(), settings(), functions(), call_steps(), run_configs(), webhook_secrets=webhook_secrets()
+    )
 
 
 @lru_cache(maxsize=1)
@@ -133,4 +147,6 @@ def reset() -> None:
         webhook_secrets,
         notification_targets,
     ):
+        cached.cache_clear()
+    for cached in (config_store, run_configs):
         cached.cache_clear()

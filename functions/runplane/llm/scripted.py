@@ -8,6 +8,7 @@ turns (text, tool calls, results, provider errors) with ``test.modelScript``.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any
 
 from ..logic.result import sample_instance
@@ -41,8 +42,11 @@ class ScriptedModel:
         # Attempts per (run, turn), so that an error scripted ``times`` times gives way on a retry.
         self._attempts: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
+        self.received: deque[ModelRequest] = deque(maxlen=50)
 
     def complete(self, request: ModelRequest) -> ModelResponse:
+        with self._lock:
+            self.received.append(request)  # what the model was sent, newest last (tests read it)
         script = request.script or []
         if request.purpose == "summarize":
             text = _first_user_text(request.messages)
@@ -103,16 +107,31 @@ class ScriptedModel:
             return blocks
         final = tools.get(FINAL_TOOL)
         prompt = _first_user_text(request.messages)
+        attachments = _attachments(request.messages)
         if final is not None:
             # Sample the whole tool input: it carries the schema's hoisted $defs.
             sample = sample_instance(final["input_schema"])
             summary = f"Produced a result conforming to the schema for: {_excerpt(prompt, 80)}"
             return [_tool_use(request.turn, 0, FINAL_TOOL, {"result": sample["result"], "summary": summary})]
-        return [{"type": "text", "text": f"Scripted answer to: {_excerpt(prompt, 200)}"}]
+        # What it received, in the answer: the images/documents (type, size, sha256) that reached it.
+        seen = f" [attachments: {'; '.join(attachments)}]" if attachments else ""
+        return [{"type": "text", "text": f"Scripted answer to: {_excerpt(prompt, 200)}{seen}"}]
 
 
 def _tool_use(turn: int, index: int, name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
     return {"type": "tool_use", "id": f"toolu_scripted_{turn:03d}_{index:02d}", "name": name, "input": tool_input}
+
+
+def _attachments(messages: list[dict[str, Any]]) -> list[str]:
+    from ..logic.acp import describe_attachment
+
+    return [
+        describe_attachment(b)
+        for m in messages
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") in ("image", "document")
+    ]
 
 
 def _first_user_text(messages: list[dict[str, Any]]) -> str:

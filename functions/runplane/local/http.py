@@ -16,6 +16,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .. import resources
+from .acp_gateway import StreamingAcpFunction, is_acp_path
 from .emulator import ACCOUNT, REGION, LocalNames, invoke_config
 from .gateway import authorize, lambda_invoker
 
@@ -121,6 +122,7 @@ class ApiGatewayAdapter:
         # before the function's own.
         timeout = resources.FUNCTIONS["api"].timeout_seconds
         self._lambda = boto3.client("lambda", region_name=REGION, config=invoke_config(timeout))
+        self._acp: StreamingAcpFunction | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -131,6 +133,9 @@ class ApiGatewayAdapter:
         denied = authorize(event, lambda_invoker(self._lambda), self.authorizer_function)
         if denied is not None:
             return self._respond(denied, environ, start_response)
+        if is_acp_path(request.path):  # ACP: API Gateway's response-streaming integration (acp_gateway.py)
+            self._acp = self._acp or StreamingAcpFunction()
+            return self._acp.respond(event)(environ, start_response)
         result = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event))
         payload = json.loads(result["Payload"].read() or b"{}")
         if result.get("FunctionError") or "statusCode" not in payload:

@@ -19,6 +19,7 @@ from ..schemas import CALL_FINAL, Call, Message, Run, ScriptedTurn
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from ..tools.models import FunctionRecord
+from .acp import resolve_blobs
 from .calls import CallSteps
 from .functions import FunctionService
 from .result import validation_errors
@@ -47,7 +48,7 @@ RESULT_SYSTEM = (
 
 def final_tool(schema: dict[str, Any]) -> dict[str, Any]:
     """The forced tool that carries a schema-conformant result (definitions hoisted to the root)."""
-    result = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema", "$id")}
+    result = _rebase_refs({k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema", "$id")})
     input_schema: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -64,6 +65,21 @@ def final_tool(schema: dict[str, Any]) -> dict[str, Any]:
         "description": "Report the final result of the task. Call it once, when you are done.",
         "input_schema": input_schema,
     }
+
+
+def _rebase_refs(node: Any) -> Any:
+    """Local ``$ref`` s of a result schema, rewritten for its new place under ``properties/result``
+    (references into the hoisted ``$defs``/``definitions`` stay as they are)."""
+    if isinstance(node, list):
+        return [_rebase_refs(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _rebase_refs(v) for k, v in node.items()}
+    ref = node.get("$ref")
+    hoisted = ("#/$defs/", "#/definitions/")
+    if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")) and not ref.startswith(hoisted):
+        out["$ref"] = "#/properties/result" + ref[1:]
+    return out
 
 
 def summarize_text(text: str) -> str:
@@ -192,7 +208,7 @@ class AgentSteps:
         return ModelRequest(
             model_id=run.model_id,
             system="\n\n".join(system),
-            messages=wire_messages(messages),
+            messages=resolve_blobs(wire_messages(messages), self.store.get_blob),  # ACP images/PDFs kept in S3
             tools=tools,
             tool_choice=tool_choice,
             max_tokens=self.settings.max_output_tokens,
@@ -418,20 +434,41 @@ def _repair_text(problems: list[str]) -> str:
 RETRIED = {"ModelThrottled", "ModelOverloaded", "ModelUnavailable"}
 
 
+# What failed, in words, for errors that are not runplane's own (whose messages are written for users).
+_FAILURE_WORDS = {
+    "States.Timeout": "an agent step timed out",
+    "Sandbox.Timedout": "an agent step timed out",
+    "States.HeartbeatTimeout": "an agent step timed out",
+    "States.DataLimitExceeded": "a step's data exceeded Step Functions' 256 KB payload limit",
+    "ConcurrentUpdate": "the run kept changing under concurrent updates, even after retries",
+    "Lambda.TooManyRequestsException": "AWS Lambda kept throttling the agent step, even after retries",
+    "Lambda.ServiceException": "AWS Lambda kept failing to run the agent step, even after retries",
+    "Lambda.AWSLambdaException": "AWS Lambda kept failing to run the agent step, even after retries",
+    "Lambda.SdkClientException": "AWS Lambda kept failing to run the agent step, even after retries",
+}
+INTERNAL_FAILURE = (
+    "runplane hit an internal error while running the agent loop; the details are in the service logs "
+    "(search for this run's id)"
+)
+
+
 def failure_reason(error: dict[str, Any]) -> str:
+    """A run's ``failureReason`` from the error the state machine caught: what failed, in words.
+    Messages of runplane's model errors are meant for users; anything else (an unexpected exception
+    in a step) is described without its internal text, which stays in the logs."""
     name = str(error.get("Error") or "Error")
-    cause = error.get("Cause") or ""
-    message = cause
-    if isinstance(cause, str) and cause.startswith("{"):
-        try:
-            message = json.loads(cause).get("errorMessage") or cause
-        except ValueError:
-            message = cause
-    message = str(message)[:1000]
-    if name in RETRIED:
-        return f"{message} (still failing after the state machine's retries)"
-    if name == "ModelRequestRejected":
-        return message
-    if name in ("States.Timeout", "Sandbox.Timedout"):
-        return "an agent step timed out"
-    return f"internal error ({name}){': ' + message if message else ''}"
+    if name in RETRIED or name == "ModelRequestRejected":
+        cause = error.get("Cause") or ""
+        message = cause
+        if isinstance(cause, str) and cause.startswith("{"):
+            try:
+                message = json.loads(cause).get("errorMessage") or cause
+            except (ValueError, AttributeError):
+                message = cause
+        message = str(message)[:1000] or "the model request failed"
+        return (
+            message
+            if name == "ModelRequestRejected"
+            else f"{message} (still failing after the state machine's retries)"
+        )
+    return _FAILURE_WORDS.get(name, INTERNAL_FAILURE)

@@ -12,15 +12,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ..config import Settings
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, TooLarge
 from ..ports import Executions, RunStore
 from ..schemas import CALL_FINAL, Approval, Call, Run
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from ..tools.builtins import ToolError
+from ..tools.netguard import policy_for
 from ..tools.targets import call_payload, invoke_builtin, invoke_http, invoke_lambda
 
 INLINE_RESULT_BYTES = 64_000
+MAX_EDITED_INPUT_BYTES = 64_000
 
 
 class LambdaInvoker(Protocol):
@@ -116,15 +118,13 @@ class CallSteps:
             if call.function in mocks:
                 result = mocks[call.function]["output"]
             elif call.kind == "builtin":
-                result = invoke_builtin(
-                    call.function, call.input, allow_loopback_http=self.settings.allow_loopback_http
-                )
+                result = invoke_builtin(call.function, call.input, policy=policy_for(self.settings))
             elif call.kind == "http":
                 result = invoke_http(
                     self._target(run, call),
                     call_payload(call, run),
                     float(call.timeout_seconds),
-                    allow_loopback_http=self.settings.allow_loopback_http,
+                    policy=policy_for(self.settings),
                 )
             elif call.kind == "lambda":
                 assert self.lambda_client is not None
@@ -260,6 +260,9 @@ class CallSteps:
         if edited_input is not None:
             if not approved:
                 raise InvalidRequest("'input' can only be given with an approval", field="input")
+            size = len(json.dumps(edited_input, separators=(",", ":")).encode())
+            if size > MAX_EDITED_INPUT_BYTES:  # stored twice in the call's item (400 KB at most)
+                raise TooLarge(f"{size} bytes, over the {MAX_EDITED_INPUT_BYTES}-byte limit", field="input")
             from .result import validation_errors  # jsonschema: imported only when needed
 
             record = self.store.get_function(cluster_id, call.function)

@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..config import Settings
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import Conflict, InvalidRequest, NotFound, TooLarge
 from ..ports import RunStore
 from ..timeutil import now_iso
 from ..tools.builtins import BUILTINS, builtin_functions
-from ..tools.models import DEFAULT_INPUT_SCHEMA, FunctionDefinition, FunctionRecord, lambda_function_name
-from ..tools.netguard import UnsafeUrl, check_url
+from ..tools.models import (
+    DEFAULT_INPUT_SCHEMA,
+    REVEAL_SECRETS,
+    SECRET_MASK,
+    FunctionDefinition,
+    FunctionRecord,
+    lambda_function_name,
+)
+from ..tools.netguard import UnsafeUrl, check_url, policy_for
+
+# A function is one DynamoDB item (capped at 400 KB); keep room for the key and attribute names.
+MAX_FUNCTION_BYTES = 256 * 1024
+
+
+def _check_size(record: FunctionRecord) -> None:
+    total = len(record.model_dump_json(by_alias=True, context=REVEAL_SECRETS).encode())
+    if total <= MAX_FUNCTION_BYTES:
+        return
+    fields = record.model_dump(mode="json", by_alias=True, context=REVEAL_SECRETS)
+    sizes = {k: len(json.dumps(v, separators=(",", ":")).encode()) for k, v in fields.items()}
+    largest = max(sizes, key=lambda k: sizes[k])
+    raise TooLarge(
+        f"the function definition is {total} bytes, over the {MAX_FUNCTION_BYTES}-byte limit "
+        f"(largest field: '{largest}', {sizes[largest]} bytes)",
+        field=largest,
+    )
+
+
+def _keep_stored_secrets(headers: dict[str, str], existing: FunctionRecord | None) -> dict[str, str]:
+    """A header sent back as the mask (from a GET) keeps its stored value."""
+    stored = (existing.target.get("headers") or {}) if existing is not None else {}
+    out = {}
+    for key, value in headers.items():
+        if value == SECRET_MASK:
+            if key not in stored:
+                raise InvalidRequest(
+                    f"'{SECRET_MASK}' stands for a stored value, and this function has none for '{key}': "
+                    "send the real value",
+                    field=f"target.headers.{key}",
+                )
+            value = stored[key]
+        out[key] = value
+    return out
 
 
 class FunctionService:
@@ -41,7 +83,7 @@ class FunctionService:
                 )
         if body.target.type == "http":
             try:
-                check_url(target["url"], allow_loopback_http=self.settings.allow_loopback_http, resolve=False)
+                check_url(target["url"], policy_for(self.settings), resolve=False)
             except UnsafeUrl as exc:
                 raise InvalidRequest(str(exc), field="target.url") from None
         existing = self.store.get_function(cluster_id, name)
@@ -49,6 +91,8 @@ class FunctionService:
             raise Conflict(
                 f"'{name}' is a function of Inferable service '{existing.service}'; register it with POST /machines"
             )
+        if target.get("headers"):
+            target["headers"] = _keep_stored_secrets(target["headers"], existing)
         now = now_iso()
         record = FunctionRecord(
             name=name,
@@ -61,6 +105,7 @@ class FunctionService:
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
+        _check_size(record)
         self.store.put_function(cluster_id, record)
         return record, existing is None
 

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any, Protocol
 
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotClaimant, NotFound
 from ..ports import Executions, RunStore
 from ..schemas import CALL_FINAL, Call
 from ..status import RunStatus
@@ -101,24 +101,27 @@ class JobService:
             return None
         return job_view(claimed, run)
 
-    def _running(self, cluster_id: str, run_id: str, call_id: str, worker: str | None) -> Call:
+    def _running(self, cluster_id: str, run_id: str, call_id: str, worker: str) -> Call:
+        """The running call, if ``worker`` is the one that claimed it (NotClaimant otherwise)."""
         call = self.store.get_call(cluster_id, run_id, call_id)
         if call is None:
             raise NotFound(f"call '{call_id}' not found in run '{run_id}'")
+        if call.worker is not None and worker != call.worker:
+            raise NotClaimant(f"call '{call_id}' was claimed by another worker: only it may report on it")
         if call.status != "running" or not call.task_token:
             raise Conflict(f"call '{call_id}' is {call.status}: it no longer takes heartbeats or results")
-        if worker and call.worker and worker != call.worker:
-            raise Conflict(f"call '{call_id}' is claimed by another worker")
+        if call.worker is None:
+            raise NotClaimant(f"call '{call_id}' was not claimed by a worker")
         return call
 
-    def heartbeat(self, cluster_id: str, run_id: str, call_id: str, worker: str | None) -> None:
+    def heartbeat(self, cluster_id: str, run_id: str, call_id: str, worker: str) -> None:
         call = self._running(cluster_id, run_id, call_id, worker)
         assert call.task_token is not None
         if not self.executions.send_task_heartbeat(call.task_token):
             raise Conflict(f"call '{call_id}' timed out")
 
     def complete(
-        self, cluster_id: str, run_id: str, call_id: str, worker: str | None, *, result: Any, error: str | None
+        self, cluster_id: str, run_id: str, call_id: str, worker: str, *, result: Any, error: str | None
     ) -> Call:
         call = self._running(cluster_id, run_id, call_id, worker)
         token = call.task_token

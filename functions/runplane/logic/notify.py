@@ -129,7 +129,7 @@ def check_on_status_change(
     loop; the webhook URL passes the http-tool guard (before DNS; delivery checks again after DNS)
     and the cluster has a signing secret to sign it with."""
     from ..schemas import function_name
-    from ..tools.netguard import UnsafeUrl, check_url
+    from ..tools.netguard import UnsafeUrl, check_url, policy_for
 
     if target.function is not None:
         name = function_name(target.function)
@@ -141,7 +141,7 @@ def check_on_status_change(
         return
     url = str(target.webhook.url if hasattr(target.webhook, "url") else target.webhook)
     try:
-        check_url(url, allow_loopback_http=settings.allow_loopback_http, resolve=False)
+        check_url(url, policy_for(settings), resolve=False)
     except UnsafeUrl as exc:
         raise InvalidRequest(str(exc), field="onStatusChange.webhook") from None
     if secrets is not None and not secrets.exists(cluster_id):

@@ -13,8 +13,33 @@ from ..errors import InvalidRequest
 MAX_SCHEMA_ERRORS = 5
 
 
+# Keywords whose subschemas apply to the instance itself (a cycle through only these never ends)
+# and keywords whose subschemas apply to parts of it (properties, items, ...).
+_SAME_INSTANCE_ONE = ("not", "if", "then", "else")
+_SAME_INSTANCE_MANY = ("allOf", "anyOf", "oneOf")
+_SAME_INSTANCE_MAP = ("dependentSchemas", "dependencies")
+_PART_ONE = (
+    "additionalProperties",
+    "additionalItems",
+    "items",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+)
+_PART_MANY = ("prefixItems", "items")
+_PART_MAP = ("properties", "patternProperties", "$defs", "definitions")
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
 def check_schema(schema: dict[str, Any], field: str = "resultSchema") -> None:
-    """Raise InvalidRequest naming the problem if ``schema`` is not a valid JSON Schema."""
+    """Compile ``schema`` as a run would use it; raise InvalidRequest naming the problem.
+
+    Beyond the meta-schema: every ``$ref`` must resolve inside the schema (remote and file references
+    are never fetched), and no chain of ``$ref``/``allOf``/... may lead back to the same subschema
+    without descending into a property or item (validation would recurse forever).
+    """
     cls = validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
         cls.check_schema(schema)
@@ -22,12 +47,127 @@ def check_schema(schema: dict[str, Any], field: str = "resultSchema") -> None:
         where = "/".join(str(p) for p in exc.absolute_path)
         at = f" at '{where}'" if where else ""
         raise InvalidRequest(f"not a valid JSON Schema{at}: {exc.message}", field=field) from None
+    except RecursionError:
+        raise InvalidRequest("the schema is nested too deeply", field=field) from None
+    problem = _reference_problem(schema)
+    if problem:
+        raise InvalidRequest(problem, field=field)
+
+
+def _reference_problem(schema: dict[str, Any]) -> str | None:
+    """The first unresolvable, non-local or endlessly recursive reference, in words; None if all is well."""
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012, specification_with
+
+    asked: list[str] = []
+
+    def refuse(uri: str) -> Any:
+        asked.append(uri)
+        raise LookupError(uri)  # referencing reports it as Unresolvable
+
+    spec = specification_with(str(schema.get("$schema", "")), default=DRAFT202012)
+    root = spec.create_resource(schema)
+    resolver = Registry(retrieve=refuse).with_resource(root.id() or "", root).resolver(base_uri=root.id() or "")
+    # Edges between subschemas that apply to the same instance, keyed by id() of the schema object.
+    same: dict[int, list[tuple[int, str]]] = {}
+    nodes: dict[int, Any] = {}
+    queue: list[tuple[Any, Any, str]] = [(schema, resolver, "#")]
+    while queue:
+        node, res, where = queue.pop()
+        if not isinstance(node, dict) or id(node) in nodes:
+            continue
+        nodes[id(node)] = node
+        if "$id" in node and node is not schema and isinstance(node.get("$id"), str):
+            res = res.in_subresource(spec.create_resource(node))
+        edges = same.setdefault(id(node), [])
+        for keyword in _REF_KEYWORDS:
+            ref = node.get(keyword)
+            if not isinstance(ref, str):
+                continue
+            asked.clear()
+            try:
+                resolved = res.lookup(ref)
+            except Unresolvable:
+                if asked:
+                    return (
+                        f"the {keyword} '{ref}' at '{where}' points outside the schema ({asked[0]}): remote and "
+                        "file references are not fetched; put the definition under $defs and use '#/$defs/...'"
+                    )
+                return f"the {keyword} '{ref}' at '{where}' cannot be resolved: nothing in the schema has that address"
+            if not isinstance(resolved.contents, dict | bool):
+                return f"the {keyword} '{ref}' at '{where}' does not point to a schema"
+            if isinstance(resolved.contents, dict):
+                edges.append((id(resolved.contents), f"{where}/{keyword}"))
+                queue.append((resolved.contents, resolved.resolver, ref))
+        for keyword in _SAME_INSTANCE_ONE:
+            sub = node.get(keyword)
+            if isinstance(sub, dict):
+                edges.append((id(sub), f"{where}/{keyword}"))
+                queue.append((sub, res, f"{where}/{keyword}"))
+        for keyword in _SAME_INSTANCE_MANY:
+            for i, sub in enumerate(node.get(keyword) or []):
+                if isinstance(sub, dict):
+                    edges.append((id(sub), f"{where}/{keyword}/{i}"))
+                    queue.append((sub, res, f"{where}/{keyword}/{i}"))
+        for keyword in _SAME_INSTANCE_MAP:
+            group = node.get(keyword)
+            for name, sub in group.items() if isinstance(group, dict) else ():
+                if isinstance(sub, dict):
+                    edges.append((id(sub), f"{where}/{keyword}/{name}"))
+                    queue.append((sub, res, f"{where}/{keyword}/{name}"))
+        for keyword in _PART_ONE:
+            sub = node.get(keyword)
+            if isinstance(sub, dict):
+                queue.append((sub, res, f"{where}/{keyword}"))
+        for keyword in _PART_MANY:
+            sub = node.get(keyword)
+            for i, part in enumerate(sub if isinstance(sub, list) else ()):
+                queue.append((part, res, f"{where}/{keyword}/{i}"))
+        for keyword in _PART_MAP:
+            group = node.get(keyword)
+            for name, sub in group.items() if isinstance(group, dict) else ():
+                queue.append((sub, res, f"{where}/{keyword}/{name}"))
+    return _cycle(same)
+
+
+def _cycle(edges: dict[int, list[tuple[int, str]]]) -> str | None:
+    """A cycle in the same-instance graph, in words (iterative depth-first search)."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    for start in edges:
+        if state.get(start):
+            continue
+        state[start] = 1
+        stack: list[tuple[int, int]] = [(start, 0)]
+        while stack:
+            node, i = stack[-1]
+            out = edges.get(node, [])
+            if i >= len(out):
+                state[node] = 2
+                stack.pop()
+                continue
+            stack[-1] = (node, i + 1)
+            target, where = out[i]
+            if state.get(target) == 1:
+                return (
+                    f"'{where}' leads back to a schema it is part of without descending into a property or "
+                    "item: validating any value would recurse forever"
+                )
+            if not state.get(target):
+                state[target] = 1
+                stack.append((target, 0))
+    return None
 
 
 def validation_errors(schema: dict[str, Any], value: Any) -> list[str]:
     cls = validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except RecursionError:  # a schema stored before references were checked at create
+        return ["(root): the value is nested too deeply to validate against the schema"]
+    except Exception as exc:  # referencing.exceptions.Unresolvable and kin: never fail the run
+        return [f"(root): the schema cannot be applied ({type(exc).__name__})"]
     out = []
     for err in errors[:MAX_SCHEMA_ERRORS]:
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from .. import catalog
@@ -27,10 +28,20 @@ from . import contract, notify
 from .calls import CallSteps
 from .functions import FunctionService
 from .naming import name_from_prompt
+from .run_configs import RunConfigService
 
 MAX_LIST_LIMIT = 100
 # What a run stores with itself (prompt, schema, context, test, …): DynamoDB items are capped at 400 KB.
 MAX_RUN_DEFINITION_BYTES = 256 * 1024
+
+
+# failureReason when Step Functions reports that the run's execution ended outside the loop's own paths
+# (the error code, e.g. States.Runtime, is logged by the reconcile handler, not shown).
+_EXECUTION_ENDED = {
+    "ABORTED": "the agent loop's execution was stopped before the run finished",
+    "TIMED_OUT": "the agent loop's execution timed out before the run finished",
+    "FAILED": "the agent loop's execution failed before the run finished",
+}
 
 
 def _check_size(body: CreateRunRequest) -> None:
@@ -76,6 +87,7 @@ class RunService:
         settings: Settings,
         functions: FunctionService,
         calls: CallSteps,
+        configs: RunConfigService | None = None,
         webhook_secrets: notify.SecretStore | None = None,
     ) -> None:
         self.webhook_secrets = webhook_secrets
@@ -84,6 +96,7 @@ class RunService:
         self.settings = settings
         self.functions = functions
         self.calls = calls
+        self.configs = configs
 
     # -- clusters ---------------------------------------------------------------------------
     def create_cluster(self, body: CreateClusterRequest) -> tuple[Cluster, bool]:
@@ -101,9 +114,25 @@ class RunService:
         return cluster
 
     # -- runs -------------------------------------------------------------------------------
-    def create_run(self, cluster_id: str, body: CreateRunRequest) -> tuple[Run, bool]:
-        """Store the run and start its agent loop. Same id + same body → the same run (created False)."""
+    def create_run(
+        self,
+        cluster_id: str,
+        body: CreateRunRequest,
+        *,
+        attachments: list[dict[str, Any]] | None = None,
+        history: list[Message] | None = None,
+        agent_name: str | None = None,
+        session_id: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Store the run and start its agent loop. Same id + same body → the same run (created False).
+
+        ACP passes the first message's ``attachments`` (image/document content blocks, after its
+        text) and the session's earlier messages (``history``)."""
         self.require_cluster(cluster_id)
+        config = None
+        if self.configs is not None:
+            body, config = self.configs.apply(cluster_id, body)
+        assert body.initial_prompt is not None  # the request model and apply() guarantee one
         model = catalog.resolve(body.model, self.settings.default_model)
         provider = self.settings.model_provider
         if body.attached_functions is not None:
@@ -141,9 +170,17 @@ class RunService:
             interactive=body.interactive,
             test=_test_options(body),
             config=body.config.model_dump(mode="json", exclude_none=True) if body.config else None,
+            config_id=config.id if config else None,
+            config_version=config.version if config else None,
+            agent_name=agent_name,
+            session_id=session_id,
         )
         _check_size(body)
-        existing = self.store.create_run(run, prompt_message(body.initial_prompt))
+        earlier = list(history or [])
+        first = prompt_message(body.initial_prompt, index=len(earlier))
+        if attachments:
+            first.content = [*first.content, *attachments]
+        existing = self.store.create_run(run, first, earlier) if earlier else self.store.create_run(run, first)
         if existing is not None:
             if existing.request_hash != run.request_hash:
                 raise Conflict(f"a run with id '{run.id}' already exists with a different body")
@@ -170,12 +207,19 @@ class RunService:
         limit: int = 50,
         cursor: str | None = None,
         test: bool | None = None,
+        config_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         self.require_cluster(cluster_id)
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRequest(f"'limit' must be between 1 and {MAX_LIST_LIMIT}", field="limit")
         return self.store.list_runs(
-            cluster_id, status=status, metadata=metadata or {}, limit=limit, cursor=cursor, test=test
+            cluster_id,
+            status=status,
+            metadata=metadata or {},
+            limit=limit,
+            cursor=cursor,
+            test=test,
+            config_id=config_id,
         )
 
     def feedback(self, cluster_id: str, run_id: str, comment: str | None, score: float | None) -> Run:
@@ -255,8 +299,7 @@ class RunService:
         """Step Functions reported that an execution ended FAILED, TIMED_OUT or ABORTED. If it was the
         run's current execution and the run is still open, the run fails (with its event): nothing
         else would ever finish it. Returns whether the run changed."""
-        detail = f" ({error})" if error else ""
-        reason = f"the agent loop's execution ended {status}{detail} before the run finished"
+        reason = _EXECUTION_ENDED.get(status, "the agent loop's execution ended before the run finished")
         return self.fail_open_run(cluster_id, run_id, reason, execution=execution)
 
     def fail_open_run(self, cluster_id: str, run_id: str, reason: str, *, execution: str | None = None) -> bool:
@@ -305,10 +348,9 @@ class RunService:
     ) -> tuple[list[dict[str, Any]], str | None]:
         run = self.get_run(cluster_id, run_id)
         entries = build_timeline(self.store.messages(run), self.store.calls(cluster_id, run_id), status_history(run))
-        try:
-            start = int(cursor) if cursor else 0
-        except ValueError:
-            raise InvalidRequest("'cursor' is not a cursor this timeline returned", field="cursor") from None
+        if cursor is not None and not re.fullmatch(r"[0-9]{1,9}", cursor):
+            raise InvalidRequest("not a cursor this timeline returned (a non-negative offset)", field="cursor")
+        start = int(cursor) if cursor else 0
         page = entries[start : start + limit]
         more = start + limit < len(entries)
         return page, str(start + limit) if more else None

@@ -26,7 +26,7 @@ import re
 import time
 from typing import Any, Protocol
 
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, RunplaneError
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotClaimant, NotFound, RunplaneError
 from ..ids import ulid
 from ..ports import Executions, RunStore
 from ..schemas import CALL_FINAL, RUNPLANE_SERVICE, Call, Run, service_function_name
@@ -344,9 +344,14 @@ class ServiceCalls:
             raise NotFound(f"call '{call_id}' not found in cluster '{cluster_id}'")
         return run, call
 
-    def result(self, cluster_id: str, call_id: str, result: Any, result_type: str) -> Call:
-        """A machine's answer. Only a running (acknowledged) call takes one: else Conflict, nothing changed."""
+    def result(
+        self, cluster_id: str, call_id: str, result: Any, result_type: str, machine_id: str | None = None
+    ) -> Call:
+        """A machine's answer. Only a running (acknowledged) call takes one: else Conflict, nothing changed.
+        Only the machine that acknowledged the call may answer it (its ``x-machine-id``): else NotClaimant."""
         run, call = self._load(cluster_id, call_id)
+        if call.status == "running" and machine_id != call.worker:
+            raise NotClaimant(f"call '{call_id}' was acknowledged by another machine: only it may answer it")
         if call.status != "running" or (run is not None and not call.task_token):
             raise Conflict(f"call '{call_id}' is {call.status}: it no longer takes a result")
         token = call.task_token

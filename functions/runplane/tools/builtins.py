@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .models import FunctionRecord
-from .netguard import UnsafeUrl, check_url
+from .netguard import Policy, UnsafeUrl, pinned_client
 
 HTTP_GET_MAX_BYTES = 256 * 1024
 HTTP_GET_TIMEOUT = 10.0
@@ -18,7 +18,7 @@ class ToolError(Exception):
     """A failure the model should see as an error tool_result."""
 
 
-def current_time(args: dict[str, Any], *, allow_loopback_http: bool = False) -> dict[str, Any]:
+def current_time(args: dict[str, Any], *, policy: Policy | None = None) -> dict[str, Any]:
     zone_name = args.get("timezone") or "UTC"
     try:
         zone = ZoneInfo(zone_name)
@@ -33,19 +33,16 @@ def current_time(args: dict[str, Any], *, allow_loopback_http: bool = False) -> 
     }
 
 
-def http_get(args: dict[str, Any], *, allow_loopback_http: bool = False) -> dict[str, Any]:
+def http_get(args: dict[str, Any], *, policy: Policy | None = None) -> dict[str, Any]:
     import httpx
 
     url = str(args.get("url", ""))
     try:
-        check_url(url, allow_loopback_http=allow_loopback_http)
+        client = pinned_client(url, policy or Policy(), timeout=HTTP_GET_TIMEOUT)
     except UnsafeUrl as exc:
         raise ToolError(f"refused to fetch {url}: {exc}") from None
     try:
-        with (
-            httpx.Client(timeout=HTTP_GET_TIMEOUT, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"user-agent": "runplane-http-get/1"}) as resp,
-        ):
+        with client, client.stream("GET", url, headers={"user-agent": "runplane-http-get/1"}) as resp:
             body = b""
             for chunk in resp.iter_bytes():
                 body += chunk

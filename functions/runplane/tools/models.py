@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    field_serializer,
+    model_validator,
+)
 
 from ..schemas import FUNCTION_NAME_PATTERN, Strict
 
@@ -12,6 +21,17 @@ LAMBDA_ARN_PATTERN = r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Z
 DEFAULT_INPUT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 MAX_TIMEOUT = {"lambda": 840, "http": 300, "worker": 86_400, "builtin": 60}
 MIN_TIMEOUT = {"lambda": 1, "http": 1, "worker": 2, "builtin": 1}
+# ``target.headers`` values are write-only: every dump shows this instead, except the one that
+# stores the record (``model_dump_json(context=REVEAL_SECRETS)``), and calls use the real values.
+SECRET_MASK = "********"
+REVEAL_SECRETS = {"reveal_secrets": True}
+
+
+def masked_target(target: dict[str, Any]) -> dict[str, Any]:
+    headers = target.get("headers")
+    if not isinstance(headers, dict):
+        return target
+    return {**target, "headers": dict.fromkeys(headers, SECRET_MASK)}
 
 
 def _check_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +54,11 @@ class LambdaTarget(Strict):
 class HttpTarget(Strict):
     type: Literal["http"]
     url: AnyHttpUrl
-    headers: dict[str, str] | None = Field(default=None, description="Sent with every call (e.g. a shared secret).")
+    headers: dict[str, str] | None = Field(
+        default=None,
+        description=f"Sent with every call (e.g. a shared secret). Write-only: responses show '{SECRET_MASK}'; "
+        f"sending '{SECRET_MASK}' back keeps the stored value.",
+    )
 
 
 class WorkerTarget(Strict):
@@ -86,6 +110,14 @@ class FunctionRecord(BaseModel):
     created_at: str | None = Field(default=None, alias="createdAt")
     updated_at: str | None = Field(default=None, alias="updatedAt")
     model_config = ConfigDict(populate_by_name=True)
+
+    @field_serializer("target")
+    def _write_only_headers(self, target: dict[str, Any], info: SerializationInfo) -> dict[str, Any]:
+        return target if (info.context or {}).get("reveal_secrets") else masked_target(target)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (masked_target(value) if name == "target" else value)
 
     @property
     def kind(self) -> str:

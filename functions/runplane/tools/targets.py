@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from .builtins import BUILTINS, ToolError
-from .netguard import UnsafeUrl, check_url
+from .netguard import Policy, UnsafeUrl, pinned_client
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 
@@ -24,23 +24,23 @@ def call_payload(call: Any, run: Any) -> dict[str, Any]:
     }
 
 
-def invoke_builtin(name: str, args: dict[str, Any], *, allow_loopback_http: bool) -> Any:
+def invoke_builtin(name: str, args: dict[str, Any], *, policy: Policy) -> Any:
     if name not in BUILTINS:
         raise ToolError(f"unknown builtin '{name}'")
-    return BUILTINS[name][1](args, allow_loopback_http=allow_loopback_http)
+    return BUILTINS[name][1](args, policy=policy)
 
 
-def invoke_http(target: dict[str, Any], payload: dict[str, Any], timeout: float, *, allow_loopback_http: bool) -> Any:
+def invoke_http(target: dict[str, Any], payload: dict[str, Any], timeout: float, *, policy: Policy) -> Any:
     import httpx
 
     url = str(target["url"])
     try:
-        check_url(url, allow_loopback_http=allow_loopback_http)
+        client = pinned_client(url, policy, timeout=timeout)
     except UnsafeUrl as exc:
         raise ToolError(f"refused to call {url}: {exc}") from None
     headers = {"content-type": "application/json", "user-agent": "runplane/1", **(target.get("headers") or {})}
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        with client:
             resp = client.post(url, json=payload, headers=headers)
     except httpx.TimeoutException:
         raise ToolError(f"the call timed out after {timeout:g} s") from None
