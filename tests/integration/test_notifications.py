@@ -151,7 +151,8 @@ def test_function_target_is_called_for_a_run_failed_outside_the_loop(harness: An
         time.sleep(0.05)
     ((path, body),) = [r for r in tools.requests if r[1].get("run", {}).get("id") == stuck.id]
     assert path == "/echo"
-    assert body["input"]["status"] == "failed" and "ABORTED" in body["input"]["failureReason"]
+    assert body["input"]["status"] == "failed"
+    assert body["input"]["failureReason"] == harness.get_run(cluster, stuck.id)["failureReason"]
     assert body["notification"] == {"id": f"{stuck.id}.{body['input']['sequence']}", "function": "on_change"}
 
 
