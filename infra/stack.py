@@ -12,6 +12,8 @@ Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthr
 - ``eventBusName``: name of the custom event bus (default ``runplane``; one per account and region).
 - ``retentionDays``: finished runs and everything they own expire this many days after they finish
   (default 90; DynamoDB TTL, and the bucket's lifecycle rule for run objects).
+- ``waf``: ``true`` puts an AWS WAF web ACL with AWS managed rule groups in front of the API stage
+  (default false: a web ACL has a fixed monthly cost).
 - ``alarmEmail``: an address subscribed to the alarm topic (optional; confirm the subscription mail).
 - ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default false: it is
   an account-wide setting that would be overwritten for every API in the region). Access logging
@@ -40,6 +42,7 @@ from .monitoring import Monitoring
 from .notifications import Notifications
 from .storage import DEFAULT_RETENTION_DAYS, Storage
 from .tools import DEFAULT_TOOL_LAMBDA_PREFIX, JobQueues, Tools
+from .waf import ApiWaf
 
 
 def _json_object(value: Any, name: str) -> dict[str, str] | None:
@@ -183,6 +186,7 @@ class RunplaneStack(Stack):
             alarm_email=ctx("alarmEmail") or None,
         )
         self.monitoring = monitoring
+        self.waf = ApiWaf(self, "Waf", rest_api=api.rest_api) if _flag(ctx("waf"), False) else None
 
         self.model_provider = provider
         self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop

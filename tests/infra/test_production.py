@@ -191,9 +191,16 @@ def test_dashboard_topic_and_outputs(template: Template, tpl: dict[str, Any]) ->
     template.resource_count_is("AWS::SNS::Subscription", 0)  # no email unless asked for
 
 
-def test_alarm_email_by_context() -> None:
-    template, _ = synth(alarmEmail="oncall@example.com")
-    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})
+def test_alarm_email_and_waf_by_context(template: Template) -> None:
+    template.resource_count_is("AWS::WAFv2::WebACL", 0)  # off by default
+    on, tpl = synth(alarmEmail="oncall@example.com", waf="true")
+    on.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})
+    acl_id, acl = only(tpl, "AWS::WAFv2::WebACL")
+    assert acl["Properties"]["Scope"] == "REGIONAL"
+    groups = [r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Properties"]["Rules"]]
+    assert "AWSManagedRulesCommonRuleSet" in groups and "AWSManagedRulesKnownBadInputsRuleSet" in groups
+    _, association = only(tpl, "AWS::WAFv2::WebACLAssociation")
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
 
 
 # -- gates -----------------------------------------------------------------------------------------
