@@ -22,8 +22,12 @@ RUN_STATUS_METRICS = {"done": RUNS_DONE, "failed": RUNS_FAILED, "cancelled": RUN
 
 @lru_cache(maxsize=1)
 def metrics() -> Any:
+    import warnings
+
     from aws_lambda_powertools import Metrics
 
+    # Most invocations count nothing (e.g. a stream batch without status changes): that is normal.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     return Metrics(namespace=NAMESPACE, service=DIMENSIONS["service"])
 
 
