@@ -36,4 +36,9 @@ def build_app(context: Mapping[str, Any] | None = None, **app_props: Any) -> cdk
         description="runplane: a serverless control plane for AI-agent runs",
     )
     cdk.Tags.of(stack).add("project", "runplane")
+    from . import nag
+
+    nag.cfn_lint_exceptions(stack)
+    if str(app.node.try_get_context("runplaneNag") or "").lower() in ("true", "1", "yes"):
+        nag.apply(app, stack)
     return app

@@ -35,7 +35,7 @@ class Api(Construct):
         storage: Storage,
         state_machine: sfn.IStateMachine,
         job_queues: JobQueues,
-        cloud_watch_role: bool = True,
+        cloud_watch_role: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -58,6 +58,7 @@ class Api(Construct):
         grant_task_response(self.function)
         job_queues.grant_create(self.function)
         job_queues.grant_consume(self.function)
+        job_queues.grant_remove(self.function)
         job_queues.grant_send(self.function)  # createCall queues a call outside any run
 
         # The authorizer reads one item (the key, by its hash) per uncached request.
@@ -97,6 +98,9 @@ class Api(Construct):
                 throttling_rate_limit=THROTTLING_RATE_LIMIT,
                 throttling_burst_limit=THROTTLING_BURST_LIMIT,
                 tracing_enabled=True,
+                # Execution logs of failed requests (errors only: no request or response bodies).
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=True,

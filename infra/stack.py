@@ -10,8 +10,14 @@ Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthr
 - ``toolLambdaPrefix``: Lambda functions registered as tool targets must be named with this prefix
   (default ``runplane-tool-``); the tool step may invoke those and no others.
 - ``eventBusName``: name of the custom event bus (default ``runplane``; one per account and region).
-- ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default true),
-  needed once per account and region for access logging.
+- ``retentionDays``: finished runs and everything they own expire this many days after they finish
+  (default 90; DynamoDB TTL, and the bucket's lifecycle rule for run objects).
+- ``waf``: ``true`` puts an AWS WAF web ACL with AWS managed rule groups in front of the API stage
+  (default false: a web ACL has a fixed monthly cost).
+- ``alarmEmail``: an address subscribed to the alarm topic (optional; confirm the subscription mail).
+- ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default false: it is
+  an account-wide setting that would be overwritten for every API in the region). Access logging
+  needs that role once per account and region; docs/deploy.md says how to set it.
 
 The stack is environment-agnostic (no account or region lookups): it synthesizes offline.
 """
@@ -21,7 +27,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_lambda_destinations as lambda_destinations
 from constructs import Construct
 
 from .acp import AcpApi
@@ -31,8 +38,11 @@ from .bundling import lambda_code
 from .events import DEFAULT_BUS_NAME, Events, Outbox
 from .functions import FunctionDefaults
 from .model import ModelAccess, resolve_provider
-from .storage import Storage
+from .monitoring import Monitoring
+from .notifications import Notifications
+from .storage import DEFAULT_RETENTION_DAYS, Storage
 from .tools import DEFAULT_TOOL_LAMBDA_PREFIX, JobQueues, Tools
+from .waf import ApiWaf
 
 
 def _json_object(value: Any, name: str) -> dict[str, str] | None:
@@ -76,10 +86,11 @@ class RunplaneStack(Stack):
         cloud_watch_role = (
             api_gateway_cloud_watch_role
             if api_gateway_cloud_watch_role is not None
-            else _flag(ctx("apiGatewayCloudWatchRole"), True)
+            else _flag(ctx("apiGatewayCloudWatchRole"), False)
         )
 
-        storage = Storage(self, "Storage")
+        retention_days = int(ctx("retentionDays") or DEFAULT_RETENTION_DAYS)
+        storage = Storage(self, "Storage", retention_days=retention_days)
         events = Events(self, "Events", bus_name=bus_name)
         model = ModelAccess(
             self,
@@ -94,6 +105,7 @@ class RunplaneStack(Stack):
             "RUNPLANE_MODEL_PROVIDER": provider,
             "RUNPLANE_TOOL_LAMBDA_PREFIX": tool_prefix,
             "RUNPLANE_JOB_QUEUE_PREFIX": job_queues.prefix,
+            "RUNPLANE_RETENTION_DAYS": str(retention_days),
         }
         if bedrock_ids:
             environment["RUNPLANE_BEDROCK_MODEL_IDS"] = json.dumps(bedrock_ids, separators=(",", ":"))
@@ -136,10 +148,49 @@ class RunplaneStack(Stack):
             state_machine=loop.state_machine,
             defaults=defaults,
         )
+        notifications = Notifications(
+            self,
+            "Notifications",
+            defaults=defaults,
+            storage=storage,
+            publisher=outbox.function,
+            tool_lambda_prefix=tool_prefix,
+        )
+        # The reconcile function is invoked asynchronously (EventBridge): after Lambda's own retries,
+        # a failed invocation goes to its dead-letter queue too (and alarms), never silently away.
+        loop.reconcile_function.configure_async_invoke(
+            on_failure=lambda_destinations.SqsDestination(loop.reconcile_dead_letter_queue),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+        )
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions={
+                "Api": api.function,
+                "Acp": acp.function,
+                "Authorizer": api.authorizer_function,
+                "AgentStep": loop.step_function,
+                "ToolStep": tools.function,
+                "Reconcile": loop.reconcile_function,
+                "Outbox": outbox.function,
+                "Notify": notifications.function,
+            },
+            state_machine=loop.state_machine,
+            rest_api=api.rest_api,
+            dead_letter_queues={
+                "Outbox": outbox.dead_letter_queue,
+                "Reconcile": loop.reconcile_dead_letter_queue,
+                "Notifications": notifications.dead_letter_queue,
+            },
+            alarm_email=ctx("alarmEmail") or None,
+        )
+        self.monitoring = monitoring
+        self.waf = ApiWaf(self, "Waf", rest_api=api.rest_api) if _flag(ctx("waf"), False) else None
 
         self.model_provider = provider
         self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop
-        self.api, self.acp, self.outbox = api, acp, outbox
+        self.api, self.acp, self.outbox, self.notifications = api, acp, outbox, notifications
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the runplane API (stage included)")
         CfnOutput(self, "EventBusName", value=events.bus.event_bus_name, description="Run status events bus")
@@ -152,5 +203,11 @@ class RunplaneStack(Stack):
             "OutboxDeadLetterQueueUrl",
             value=outbox.dead_letter_queue.queue_url,
             description="Stream batches the event publisher gave up on (should stay empty)",
+        )
+        CfnOutput(
+            self,
+            "NotificationDeadLetterQueueUrl",
+            value=notifications.dead_letter_queue.queue_url,
+            description="onStatusChange deliveries that ran out of retries (redrive them to retry)",
         )
         CfnOutput(self, "ModelProvider", value=provider)

@@ -3,7 +3,7 @@ bucket (message bodies too large for a DynamoDB item). Mirrors ``runplane.local.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -11,11 +11,17 @@ from constructs import Construct
 from runplane import resources
 
 TTL_ATTRIBUTE = "expiresAt"
+DEFAULT_RETENTION_DAYS = 90
+# S3 lifecycle rules count from an object's creation, not from its run's end: objects under runs/
+# expire this many days after the retention (runs may wait up to 30 days on an approval).
+BUCKET_EXPIRY_MARGIN_DAYS = 30
+RUN_OBJECT_PREFIX = "runs/"
 
 
 class Storage(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         super().__init__(scope, construct_id)
+        self.retention_days = retention_days
         # The data outlives the stack: `cdk destroy` leaves the table and the bucket (docs/deploy.md).
         removal_policy = RemovalPolicy.RETAIN
         string = dynamodb.AttributeType.STRING
@@ -30,6 +36,7 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=TTL_ATTRIBUTE,
+            deletion_protection=True,
             removal_policy=removal_policy,
         )
         index, gsi_pk, gsi_sk = resources.TABLE_GSI
@@ -47,4 +54,12 @@ class Storage(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=removal_policy,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireRunObjects",
+                    prefix=RUN_OBJECT_PREFIX,
+                    expiration=Duration.days(retention_days + BUCKET_EXPIRY_MARGIN_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
         )

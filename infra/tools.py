@@ -7,7 +7,8 @@ Two runtime conventions become IAM here, and the stack sets both as settings so 
   invoke those functions and no other.
 - Worker job queues are created on demand by the functions, named ``<job queue prefix><hash>``
   (``RUNPLANE_JOB_QUEUE_PREFIX``): roles may create/use/send to queues with that prefix only. They are
-  not part of the stack (``cdk destroy`` leaves them).
+  not part of the stack (``cdk destroy`` leaves them); they are tagged ``runplane:cluster`` and
+  ``runplane:function``, and deleting their function deletes them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class JobQueues:
 
     def grant_consume(self, grantee: iam.IGrantable) -> None:
         self._grant(grantee, "sqs:ReceiveMessage", "sqs:DeleteMessage")
+
+    def grant_remove(self, grantee: iam.IGrantable) -> None:
+        """Deleting a worker function deletes its queue."""
+        self._grant(grantee, "sqs:GetQueueUrl", "sqs:DeleteQueue")
 
     def grant_send(self, grantee: iam.IGrantable) -> None:
         self._grant(grantee, "sqs:SendMessage")

@@ -57,6 +57,15 @@ class Settings(BaseModel):
     call_poll_wait_seconds: int = Field(default=20, ge=0, le=25)
     # Messages larger than this go to S3 (DynamoDB items are capped at 400 KB).
     inline_message_bytes: int = Field(default=200_000, ge=1_000)
+    # onStatusChange: the delivery queue (FIFO), the back-off between attempts (doubling from the
+    # base up to the cap), and how long a webhook receiver may take to answer.
+    # Finished runs (and everything they own: messages, calls, blobs) expire this long after they
+    # finish (DynamoDB TTL on ``expiresAt``; the bucket's lifecycle rule matches, see infra/storage.py).
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    notify_queue_url: str = ""
+    notify_backoff_seconds: int = Field(default=5, ge=0, le=900)
+    notify_max_backoff_seconds: int = Field(default=900, ge=0, le=43_200)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
 
     @field_validator("loopback_http_origins", "own_origins", mode="before")
     @classmethod

@@ -30,7 +30,8 @@ class FunctionSpec:
 FUNCTIONS: dict[str, FunctionSpec] = {
     spec.key: spec
     for spec in (
-        FunctionSpec("api", "runplane.handlers.api.handler", "runplane HTTPS API", 29, 512),
+        # The API's timeout stays below API Gateway's 29 s integration timeout (a late answer would be a 504).
+        FunctionSpec("api", "runplane.handlers.api.handler", "runplane HTTPS API", 28, 512),
         # ACP: its handler returns a *streamed* answer; on AWS runplane.streaming serves it through
         # Lambda's response-streaming Runtime API (docs/acp.md), locally the gateway streams it.
         FunctionSpec(
@@ -75,8 +76,23 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             60,
             256,
         ),
+        FunctionSpec(
+            "notify",
+            "runplane.handlers.notify.handler",
+            "runplane onStatusChange: signed webhooks and function calls",
+            60,
+            256,
+        ),
     )
 }
+
+# onStatusChange deliveries: a FIFO queue (one message group per run: in order; deduplicated on the
+# webhook id) fed by the outbox, consumed by the notify function. A delivery that keeps failing is
+# received this many times (with growing back-off), then lands in the dead-letter queue.
+NOTIFY_QUEUE_NAME = "notify.fifo"  # suffix: "<prefix>-notify.fifo"
+NOTIFY_DLQ_NAME = "notify-dlq.fifo"
+NOTIFY_MAX_RECEIVES = 8
+NOTIFY_BATCH_SIZE = 10
 
 # Routes that answer without a key (health checks, and the Playground's page, which holds no data:
 # its API calls send the key the person enters); every other route is behind the authorizer.

@@ -74,17 +74,28 @@ def mock_key(key: str) -> str:
     return key[len(prefix) :] if key.startswith(prefix) else key
 
 
-class OnStatusChange(Strict):
-    """Where a run reports its own status changes: a signed webhook, or a function."""
+class WebhookTarget(Strict):
+    url: AnyHttpUrl
+    statuses: list[RunStatus] | None = Field(default=None, min_length=1)
 
-    webhook: AnyHttpUrl | None = None
+
+class OnStatusChange(Strict):
+    """Where a run reports its own status changes: a signed webhook, or a function (see
+    ``logic.notify``). Default statuses: ``paused`` and every terminal status."""
+
+    type: Literal["function", "webhook"] | None = Field(default=None, description="Inferable's discriminator.")
+    webhook: AnyHttpUrl | WebhookTarget | None = None
     function: Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)] | FunctionReference | None = None
-    statuses: list[RunStatus] | None = Field(default=None, description="Only these statuses notify; all when absent.")
+    statuses: list[RunStatus] | None = Field(
+        default=None, min_length=1, description="Only these statuses notify (default: paused, done, failed, cancelled)."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> OnStatusChange:
         if (self.webhook is None) == (self.function is None):
             raise ValueError("give exactly one of 'webhook' or 'function'")
+        if self.type is not None and getattr(self, self.type) is None:
+            raise ValueError(f"type is '{self.type}' but '{self.type}' is not given")
         return self
 
 
@@ -254,6 +265,8 @@ class Run(BaseModel):
     feedback_score: float | None = None
     # Status changes after creation: {sequence, status, previousStatus, at}, oldest first.
     history: list[dict[str, Any]] = Field(default_factory=list)
+    # A finished run's expiry (epoch seconds, the table's TTL attribute); None while it is open.
+    expires_at: int | None = None
 
     @property
     def execution_name(self) -> str:
@@ -294,6 +307,9 @@ class RunView(BaseModel):
     user_id: str | None = Field(default=None, alias="userId")
     feedback_comment: str | None = Field(default=None, alias="feedbackComment")
     feedback_score: float | None = Field(default=None, alias="feedbackScore")
+    expires_at: str | None = Field(
+        default=None, alias="expiresAt", description="When a finished run and all it owns are deleted (ISO 8601)."
+    )
     config_id: str | None = Field(default=None, alias="configId")
     config_version: int | None = Field(default=None, alias="configVersion")
     model_config = ConfigDict(populate_by_name=True)
@@ -320,6 +336,7 @@ class RunView(BaseModel):
             cancel_reason=run.cancel_reason,
             feedback_comment=run.feedback_comment,
             feedback_score=run.feedback_score,
+            expires_at=_iso(run.expires_at),
             config_id=run.config_id,
             config_version=run.config_version,
             pending_approvals=[
@@ -528,3 +545,11 @@ class ToolStepEvent(BaseModel):
     call_id: str = Field(alias="callId")
     task_token: str | None = Field(default=None, alias="taskToken")
     error: dict[str, Any] | None = None
+
+
+def _iso(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

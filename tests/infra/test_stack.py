@@ -230,7 +230,7 @@ def test_bus_and_archive(template: Template, tpl: dict[str, Any]) -> None:
 def test_stream_event_source_mapping(template: Template, tpl: dict[str, Any]) -> None:
     table_id, _ = only(tpl, "AWS::DynamoDB::Table")
     (queue_id,) = [q for q in resources_of(tpl, "AWS::SQS::Queue") if q.startswith("Outbox")]
-    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)  # + the notify queue (test_production)
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
@@ -423,7 +423,15 @@ def test_executions_that_end_outside_the_loop_reach_the_reconcile_function(tpl: 
     statements = role_statements(tpl, role_of_function(tpl, RECONCILE))
     actions = actions_of(statements)
     assert "dynamodb:UpdateItem" in actions
-    assert not {a for a in actions if a.startswith(("states:", "s3:", "bedrock:", "sqs:", "events:", "lambda:"))}
+    assert not {a for a in actions if a.startswith(("states:", "s3:", "bedrock:", "events:", "lambda:"))}
+    # its on-failure destination (async invocations): send to its dead-letter queue, nothing else
+    assert {a for a in actions if a.startswith("sqs:")} <= {
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
+    dlq = target["DeadLetterConfig"]["Arn"]
+    assert resources_for(statements, "sqs:SendMessage") == [dlq]
 
 
 def test_state_machine_role_invokes_only_the_step_functions(tpl: dict[str, Any]) -> None:

@@ -25,6 +25,8 @@ CAPABILITY: dict[tuple[str, str], str] = {
     ("GET", "/clusters/{clusterId}/api-keys"): "keys",
     ("POST", "/clusters/{clusterId}/api-keys"): "keys",
     ("DELETE", "/clusters/{clusterId}/api-keys/{keyId}"): "keys",
+    ("GET", "/clusters/{clusterId}/webhook-secret"): "keys",
+    ("POST", "/clusters/{clusterId}/webhook-secret"): "keys",
     ("GET", "/clusters/{clusterId}/runs"): "runs",
     ("POST", "/clusters/{clusterId}/runs"): "runs",
     ("GET", "/clusters/{clusterId}/runs/{runId}"): "runs",

@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 from ..config import Settings
 from ..errors import ConcurrentUpdate, InvalidRequest
 from ..schemas import Call, Cluster, Message, Run, Usage
-from ..status import RunStatus, check_transition
+from ..status import TERMINAL, RunStatus, check_transition
 from ..timeutil import now_iso
 from ..tools.models import REVEAL_SECRETS, FunctionRecord
 from .clients import client
@@ -60,6 +60,7 @@ _ATTR = {
     "cancel_reason": "cancelReason",
     "feedback_comment": "feedbackComment",
     "feedback_score": "feedbackScore",
+    "expires_at": "expiresAt",
     "config_id": "configId",
     "config_version": "configVersion",
     "agent_name": "agentName",
@@ -136,6 +137,7 @@ class DynamoRunStore:
         self.table = settings.table_name
         self.bucket = settings.blob_bucket
         self.inline_limit = settings.inline_message_bytes
+        self.retention_seconds = settings.retention_days * 86_400
 
     @property
     def _db(self) -> Any:
@@ -274,6 +276,10 @@ class DynamoRunStore:
         """Commit a status change if nobody changed the run since ``run`` was read: one conditional
         UpdateItem that also bumps ``seq`` and appends to the run's status history."""
         check_transition(run.status, target)
+        # Data lifecycle: a finished run expires (TTL) with everything it owns; a continued one does not.
+        expiry_changes = target in TERMINAL or run.status in TERMINAL
+        if expiry_changes:
+            fields = {**fields, "expires_at": self._expiry() if target in TERMINAL else None}
         now = now_iso()
         entry = {"sequence": run.seq + 1, "status": str(target), "previousStatus": str(run.status), "at": now}
         sets: dict[str, Any] = {"status": str(target), "updatedAt": now, "seq": run.seq + 1}
@@ -310,7 +316,39 @@ class DynamoRunStore:
                     f"run '{run.id}' changed while moving it from '{run.status}' to '{target}'"
                 ) from exc
             raise
-        return run_from_item(deserialize(resp["Attributes"]))
+        updated = run_from_item(deserialize(resp["Attributes"]))
+        if expiry_changes:
+            self._stamp_owned(updated, updated.expires_at)
+        return updated
+
+    def _expiry(self) -> int:
+        import time
+
+        return int(time.time()) + self.retention_seconds
+
+    def _stamp_owned(self, run: Run, expires_at: int | None) -> None:
+        """Give every item the run owns (messages, calls, blobs) the run's expiry, or take it away."""
+        pk = run_pk(run.cluster_id, run.id)
+        for item in self._query_prefix(pk, None):
+            sk = item["SK"]["S"]
+            if sk == "RUN":
+                continue
+            update: dict[str, Any] = {
+                "TableName": self.table,
+                "Key": _key(pk, sk),
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": {"#e": "expiresAt"},
+            }
+            if expires_at is None:
+                update["UpdateExpression"] = "REMOVE #e"
+            else:
+                update["UpdateExpression"] = "SET #e = :e"
+                update["ExpressionAttributeValues"] = {":e": {"N": str(expires_at)}}
+            try:
+                self._db.update_item(**update)
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":  # deleted meanwhile
+                    raise
 
     def set_run_fields(self, run: Run, **fields: Any) -> Run | None:
         """Write fields that are not part of the status graph (feedback); None if the run is gone."""
@@ -568,13 +606,18 @@ class DynamoRunStore:
         """Write ``fields`` if the call's status is still one of ``expected``; ConcurrentUpdate if not."""
         updated = call.model_copy(update={**fields, "updated_at": now_iso()})
         condition_values = {f":s{i}": status for i, status in enumerate(sorted(expected))}
+        item = _call_item(updated)
         try:
-            self._db.put_item(
+            # An update, not a put: attributes the call does not own (the run's expiresAt) stay.
+            self._db.update_item(
                 TableName=self.table,
-                Item=_serialize(_call_item(updated)),
+                Key=_key(item["PK"], item["SK"]),
+                UpdateExpression="SET #st = :new, #data = :data, #type = :type",
                 ConditionExpression=f"#st IN ({', '.join(condition_values)})",
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues=_serialize(condition_values),
+                ExpressionAttributeNames={"#st": "status", "#data": "data", "#type": "type"},
+                ExpressionAttributeValues=_serialize(
+                    {**condition_values, ":new": item["status"], ":data": item["data"], ":type": item["type"]}
+                ),
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":

@@ -39,6 +39,19 @@ class SqsJobQueues:
                 self._urls[name] = url
         return url
 
+    def remove(self, cluster_id: str, function: str) -> bool:
+        """Delete the function's queue (its function was deleted); False if it had none."""
+        name = self.queue_name(cluster_id, function)
+        sqs = client("sqs")
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            return False
+        sqs.delete_queue(QueueUrl=url)
+        with self._lock:
+            self._urls.pop(name, None)
+        return True
+
     def receive(self, url: str, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
         resp = client("sqs").receive_message(
             QueueUrl=url, MaxNumberOfMessages=max(1, min(10, max_messages)), WaitTimeSeconds=wait_seconds

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .. import metrics
 from ..logic.agent import INTERNAL_FAILURE, failure_reason
 from ..schemas import AgentStepEvent
 from . import wiring
@@ -19,13 +20,19 @@ from . import wiring
 logger = Logger(service="runplane-agent")
 
 
+@metrics.metrics().log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = AgentStepEvent.model_validate(event)
     logger.append_keys(run_id=step.run_id, cluster_id=step.cluster_id)
     steps = wiring.agent_steps()
     if step.action == "model":
-        out = steps.model_turn(step.cluster_id, step.run_id)
+        try:
+            out = steps.model_turn(step.cluster_id, step.run_id)
+        except Exception as exc:  # the state machine retries throttling: count it, then re-raise
+            if type(exc).__name__ == "ModelThrottled":
+                metrics.count(metrics.MODEL_THROTTLES)
+            raise
     else:
         # The run's failureReason says what failed in words; the error and its cause stay here.
         error = step.error or {}

@@ -38,12 +38,14 @@ from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
 from . import inbound, inferable, playground, wiring
 from .keys_routes import router as keys_router
+from .notify_routes import router as notify_router
 from .run_configs import router as run_configs_router
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
 app.include_router(keys_router)
+app.include_router(notify_router)
 app.include_router(inferable.router)
 app.include_router(run_configs_router)  # /clusters/{clusterId}/run-configs (handlers/run_configs.py)
 app.include_router(playground.router)

@@ -1,4 +1,5 @@
-"""The outbox publisher: the runs table's stream → EventBridge (and a safety-net execution start).
+"""The outbox publisher: the runs table's stream → EventBridge, the onStatusChange delivery queue
+(``logic.notify``), and a safety-net execution start.
 
 Records are handled strictly in order. On the first record that cannot be published, the handler
 reports that record (``batchItemFailures``) and stops: Lambda retries the batch from there, so a
@@ -13,8 +14,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .. import metrics
 from ..adapters.dynamo import deserialize, run_from_item
 from ..logic.events import status_change, to_entry
+from ..logic.notify import notification_for
 from . import wiring
 
 logger = Logger(service="runplane-events")
@@ -37,6 +40,7 @@ def _needs_start(event_name: str | None, old: dict[str, Any] | None, new: dict[s
     return bool(old and new["status"] == "running" and new.get("executions", 1) != old.get("executions", 1))
 
 
+@metrics.metrics().log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
@@ -49,11 +53,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 # The API starts the execution right after the write; if it died in between, this does.
                 wiring.executions().start(run_from_item(new))
             detail = status_change(old, new)
+            notification = notification_for(old, new)
+            if notification is not None:  # FIFO, deduplicated on its id: a re-sent record queues it once
+                wiring.notification_queue().send([notification])
         except Exception:
             logger.exception("could not process stream record", sequence_number=seqno)
             return _fail_from(pending, seqno)
         if detail is not None:
             pending.append((seqno, to_entry(detail)))
+            counter = metrics.run_status_metric(detail)
+            if counter is not None:  # at least once, like the events (a retried batch may count again)
+                metrics.count(counter)
     return _fail_from(pending, None)
 
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..adapters.webhooks import DynamoWebhookSecrets, NotificationTargets
     from ..logic.agent import AgentSteps
 
 from ..adapters.clients import client
@@ -13,6 +14,7 @@ from ..adapters.dynamo import DynamoRunStore
 from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
 from ..adapters.keys import DynamoKeyStore
+from ..adapters.notify_queue import SqsNotificationQueue
 from ..adapters.run_configs import DynamoRunConfigStore
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
@@ -42,7 +44,7 @@ def job_queues() -> SqsJobQueues:
 
 @lru_cache(maxsize=1)
 def functions() -> FunctionService:
-    return FunctionService(store(), settings())
+    return FunctionService(store(), settings(), job_queues())
 
 
 @lru_cache(maxsize=1)
@@ -62,7 +64,9 @@ def run_configs() -> RunConfigService:
 
 @lru_cache(maxsize=1)
 def run_service() -> RunService:
-    return RunService(store(), executions(), settings(), functions(), call_steps(), run_configs())
+    return RunService(
+        store(), executions(), settings(), functions(), call_steps(), run_configs(), webhook_secrets=webhook_secrets()
+    )
 
 
 @lru_cache(maxsize=1)
@@ -107,6 +111,25 @@ def event_sink() -> EventBridgeSink:
     return EventBridgeSink(settings())
 
 
+@lru_cache(maxsize=1)
+def notification_queue() -> SqsNotificationQueue:
+    return SqsNotificationQueue(settings())
+
+
+@lru_cache(maxsize=1)
+def webhook_secrets() -> DynamoWebhookSecrets:
+    from ..adapters.webhooks import DynamoWebhookSecrets
+
+    return DynamoWebhookSecrets(settings())
+
+
+@lru_cache(maxsize=1)
+def notification_targets() -> NotificationTargets:
+    from ..adapters.webhooks import NotificationTargets, WebhookSender
+
+    return NotificationTargets(settings(), WebhookSender(settings(), webhook_secrets()))
+
+
 def reset() -> None:
     for cached in (
         store,
@@ -120,6 +143,9 @@ def reset() -> None:
         agent_steps,
         event_sink,
         keys,
+        notification_queue,
+        webhook_secrets,
+        notification_targets,
     ):
         cached.cache_clear()
     for cached in (config_store, run_configs):

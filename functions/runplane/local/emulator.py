@@ -36,6 +36,7 @@ from ..config import reset_settings_cache
 from ..handlers import wiring
 from . import dynamodb
 from .persist import DataDir
+from .queues import QueuePoller, notify_queue_names, provision_notify_queues
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -278,6 +279,9 @@ class Emulator:
         self.stream_poll_seconds = stream_poll_seconds
         self._server: Any = None
         self._poller: StreamPoller | None = None
+        self.notify_poller: QueuePoller | None = None
+        self.notify_queue_url = ""
+        self.notify_dlq_url = ""
         self._saved_env: dict[str, str | None] = {}
         # None: ephemeral (tests, bench). A directory: local mode keeps its state there (persist.py).
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -315,6 +319,7 @@ class Emulator:
             "RUNPLANE_STATE_MACHINE_ARN": (
                 f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.names.state_machine}"
             ),
+            "RUNPLANE_NOTIFY_QUEUE_URL": f"{self.endpoint}/{ACCOUNT}/{notify_queue_names(PREFIX)[0]}",
         }
         env.pop("AWS_SESSION_TOKEN", None)
         env.update(self.extra_env)
@@ -352,6 +357,10 @@ class Emulator:
             self.restored = self._data.load()
         self._poller = StreamPoller(self.table_stream_arn, self.names.function("stream"), self.stream_poll_seconds)
         self._poller.start()
+        self.notify_poller = QueuePoller(
+            self.notify_queue_url, self.names.function("notify"), REGION, self.stream_poll_seconds
+        )
+        self.notify_poller.start()
         if self._data is not None:
             self._recover_open_runs(self._data.open_runs())
             self._data.start()
@@ -415,6 +424,7 @@ class Emulator:
         self.table_stream_arn = table["TableDescription"]["LatestStreamArn"]
         self.client("s3").create_bucket(Bucket=self.names.bucket)
         self.client("events").create_event_bus(Name=self.names.bus)
+        self.notify_queue_url, self.notify_dlq_url = provision_notify_queues(self.client("sqs"), PREFIX)
         lam = self.client("lambda")
         code = io.BytesIO()
         with zipfile.ZipFile(code, "w") as zf:
@@ -442,6 +452,8 @@ class Emulator:
     def stop(self) -> None:
         if self._poller:
             self._poller.stop()
+        if self.notify_poller:
+            self.notify_poller.stop()
         self.persist()
         if self._server:
             try:

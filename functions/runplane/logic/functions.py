@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..config import Settings
 from ..errors import Conflict, InvalidRequest, NotFound, TooLarge
@@ -55,9 +56,10 @@ def _keep_stored_secrets(headers: dict[str, str], existing: FunctionRecord | Non
 
 
 class FunctionService:
-    def __init__(self, store: RunStore, settings: Settings) -> None:
+    def __init__(self, store: RunStore, settings: Settings, job_queues: Any = None) -> None:
         self.store = store
         self.settings = settings
+        self.job_queues = job_queues  # worker functions' queues: removed with their function
 
     def put(self, cluster_id: str, name: str, body: FunctionDefinition) -> tuple[FunctionRecord, bool]:
         target = body.target.model_dump(mode="json", exclude_none=True)
@@ -131,8 +133,11 @@ class FunctionService:
         ]
 
     def delete(self, cluster_id: str, name: str) -> None:
+        record = self.store.get_function(cluster_id, name)
         if not self.store.delete_function(cluster_id, name):
             raise NotFound(f"function '{name}' not found in cluster '{cluster_id}'")
+        if record is not None and record.kind == "worker" and self.job_queues is not None:
+            self.job_queues.remove(cluster_id, name)
 
     def resolve_attached(
         self, cluster_id: str, names: list[str] | None, strict: bool = True, *, private: bool = False

@@ -24,7 +24,7 @@ from ..schemas import (
 )
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
-from . import contract
+from . import contract, notify
 from .calls import CallSteps
 from .functions import FunctionService
 from .naming import name_from_prompt
@@ -88,7 +88,9 @@ class RunService:
         functions: FunctionService,
         calls: CallSteps,
         configs: RunConfigService | None = None,
+        webhook_secrets: notify.SecretStore | None = None,
     ) -> None:
+        self.webhook_secrets = webhook_secrets
         self.store = store
         self.executions = executions
         self.settings = settings
@@ -135,9 +137,10 @@ class RunService:
         provider = self.settings.model_provider
         if body.attached_functions is not None:
             self.functions.resolve_attached(cluster_id, [function_name(f) for f in body.attached_functions])
-        if body.on_status_change is not None and body.on_status_change.function is not None:
-            names = [function_name(body.on_status_change.function)]
-            self.functions.resolve_attached(cluster_id, names, private=True)
+        if body.on_status_change is not None:
+            notify.check_on_status_change(
+                cluster_id, body.on_status_change, self.functions, self.webhook_secrets, self.settings
+            )
         now = now_iso()
         run = Run(
             id=body.id or ulid(),
