@@ -10,6 +10,8 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import Construct, IConstruct
 
+from runplane import resources
+
 AWS = "AwsSolutions::AwsSolutions-"
 SLS = "Serverless::Serverless-"
 
@@ -215,9 +217,15 @@ def apply(app: Construct, stack: Stack) -> None:
         "WAF is optional (context waf=true attaches "
         "AWS managed rule groups); off by default for its fixed monthly cost",
     )
-    for method in ("Api/RestApi/Default/live/GET", "Api/RestApi/Default/ping/GET"):
-        _ack(stack, method, f"{AWS}APIG4", "a public health check (resources.PUBLIC_ROUTES) answers without a key")
-        _ack(stack, method, f"{AWS}COG4", "a public health check answers without a key")
+    for verb, path in resources.PUBLIC_ROUTES:
+        method = f"Api/RestApi/Default{path}/{verb}"
+        why = (
+            "the Playground's page holds no data; every API call it makes sends the key the person enters"
+            if path == "/playground"
+            else "a public health check answers without a key"
+        )
+        _ack(stack, method, f"{AWS}APIG4", f"{why} (resources.PUBLIC_ROUTES)")
+        _ack(stack, method, f"{AWS}COG4", why)
     for method in ("Api/RestApi/Default/ANY", "Api/RestApi/Default/{proxy+}/ANY"):
         _ack(
             stack,

@@ -18,6 +18,7 @@ def test_create_with_every_inferable_option_is_stored(harness: Any) -> None:
     from runplane.logic.run_configs import RunConfigBody
 
     wiring.run_configs().upsert(cluster, "orders-cfg", RunConfigBody(name="orders"))  # every field of the run wins
+    assert harness.api("POST", f"/clusters/{cluster}/webhook-secret")[0] in (200, 201)  # webhooks are signed
     body = {
         "initialPrompt": "Check the order status",
         "systemPrompt": "Be brief.",
