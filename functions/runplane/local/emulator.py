@@ -313,6 +313,8 @@ class Emulator:
             "MOTO_PORT": str(self.port),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "runplane",
+            # No CloudWatch here to read Powertools' EMF lines: keep them out of the terminal.
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "RUNPLANE_TABLE_NAME": self.names.table,
             "RUNPLANE_BLOB_BUCKET": self.names.bucket,
             "RUNPLANE_EVENT_BUS_NAME": self.names.bus,
