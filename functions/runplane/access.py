@@ -109,3 +109,8 @@ def require(principal: Principal | None, cluster_id: str | None, capability: Cap
         needed = ", ".join(sorted(ALLOWED[capability]))
         raise Forbidden(f"a '{principal.kind}' key cannot do this (it needs a key of kind: {needed})")
     return principal
+
+
+def check(event: dict[str, Any], cluster_id: str | None, capability: Capability) -> Principal:
+    """:func:`require` for the principal the authorizer attached to ``event`` (a route's first line)."""
+    return require(principal_of(event), cluster_id, capability)

@@ -12,11 +12,8 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -36,7 +33,7 @@ from acp_sdk.models import (
     RunStatus,
 )
 
-from runplane.local.emulator import free_port
+from tests.support import local_process
 from tests.support.tool_server import ToolServer
 
 CLUSTER_KEY = "sk_e2e_acp_cluster_key_0123456789abcdef"
@@ -154,51 +151,10 @@ def tools() -> Iterator[ToolServer]:
 
 @pytest.fixture(scope="module")
 def local_mode(tools: ToolServer) -> Iterator[dict[str, Any]]:
-    api_port, emu_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
-    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    env["RUNPLANE_API_KEY"] = CLUSTER_KEY  # for the Inferable routes; ACP requests here send no key
-    env["RUNPLANE_LOOPBACK_HTTP_ORIGINS"] = tools.url
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runplane.cli",
-            "local",
-            "--ephemeral",
-            "--port",
-            str(api_port),
-            "--emulator-port",
-            str(emu_port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    banner: list[str] = []
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if line.strip().startswith("stop"):
-            break
-    text = "".join(banner)
-    assert "runplane local mode is ready" in text, text
-    endpoint = re.search(r"AWS emulator\s+(http://\S+)", text)
-    assert endpoint, text
-    try:
-        yield {"api": f"http://127.0.0.1:{api_port}", "port": api_port, "endpoint": endpoint.group(1)}
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    # CLUSTER_KEY for the Inferable routes; ACP requests here send no key (keyless loopback).
+    env = {"RUNPLANE_API_KEY": CLUSTER_KEY, "RUNPLANE_LOOPBACK_HTTP_ORIGINS": tools.url}
+    with local_process.local_mode(env) as server:
+        yield server
 
 
 @pytest.fixture()

@@ -14,17 +14,14 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runplane.local.emulator import free_port
+from tests.support import local_process
 
 SDK_DIR = Path(__file__).parent / "inferable"
 STAMP = SDK_DIR / "node_modules" / ".runplane-lock-sha256"
@@ -45,47 +42,12 @@ def _install_sdk() -> None:
 @pytest.fixture(scope="module")
 def local_api() -> Iterator[str]:
     _install_sdk()
-    api_port, emu_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
-    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    env["RUNPLANE_CALL_POLL_WAIT_SECONDS"] = "2"  # services' long polls (the SDK then polls again at once)
-    env["RUNPLANE_ADMIN_KEY"] = ADMIN_KEY  # the script creates its cluster key with it (createApiKey)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runplane.cli",
-            "local",
-            "--ephemeral",
-            "--port",
-            str(api_port),
-            "--emulator-port",
-            str(emu_port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if line.strip().startswith("stop"):
-            break
-    assert "runplane local mode is ready" in "".join(banner), "".join(banner)
-    try:
-        yield f"http://127.0.0.1:{api_port}"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    env = {
+        "RUNPLANE_CALL_POLL_WAIT_SECONDS": "2",  # services' long polls (the SDK then polls again at once)
+        "RUNPLANE_ADMIN_KEY": ADMIN_KEY,  # the script creates its cluster key with it (createApiKey)
+    }
+    with local_process.local_mode(env) as server:
+        yield server["api"]
 
 
 @pytest.fixture(scope="module")

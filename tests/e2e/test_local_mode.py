@@ -4,11 +4,7 @@ AWS emulator endpoint it prints, used with plain boto3 to subscribe to status ev
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,59 +13,15 @@ import boto3
 import httpx
 import pytest
 
-from runplane.local.emulator import free_port
+from tests.support import local_process
 
-CLUSTER_KEY = "sk_e2e_cluster_key_0123456789abcdef"
-ADMIN_KEY = "sk_e2e_admin_key_0123456789abcdef"
+CLUSTER_KEY, ADMIN_KEY = local_process.CLUSTER_KEY, local_process.ADMIN_KEY
 
 
 @pytest.fixture(scope="module")
 def local_mode() -> Iterator[dict[str, Any]]:
-    api_port, emu_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNPLANE_", "ANTHROPIC_", "MOTO_"))}
-    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    env["RUNPLANE_API_KEY"] = CLUSTER_KEY
-    env["RUNPLANE_ADMIN_KEY"] = ADMIN_KEY
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runplane.cli",
-            "local",
-            "--port",
-            str(api_port),
-            "--emulator-port",
-            str(emu_port),
-            "--ephemeral",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    banner: list[str] = []
-    deadline = time.monotonic() + 180  # a loaded CI machine starts slowly
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if line.strip().startswith("stop"):
-            break
-    text = "".join(banner)
-    assert "runplane local mode is ready" in text, text
-    endpoint = re.search(r"AWS emulator\s+(http://\S+)", text)
-    assert endpoint, text
-    try:
-        yield {"api": f"http://127.0.0.1:{api_port}", "endpoint": endpoint.group(1), "banner": text, "proc": proc}
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with local_process.local_mode() as server:
+        yield server
 
 
 def test_banner_names_the_api_the_emulator_the_provider_and_how_to_stop(local_mode: dict[str, Any]) -> None:

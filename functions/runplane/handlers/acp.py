@@ -89,7 +89,7 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 
 
 def _cluster() -> str:
-    return access.require(access.principal_of(_event().raw_event), None, "runs").cluster_id
+    return access.check(_event().raw_event, None, "runs").cluster_id
 
 
 def _body(model: type[BaseModel]) -> Any:

@@ -58,7 +58,7 @@ FunctionName = Annotated[str, Path(pattern=FUNCTION_NAME_PATTERN)]
 
 def _require(cluster_id: str | None, capability: access.Capability) -> access.Principal:
     """Every route's first line: the caller's key must allow ``capability`` on ``cluster_id``."""
-    return access.require(access.principal_of(app.current_event.raw_event), cluster_id, capability)
+    return access.check(app.current_event.raw_event, cluster_id, capability)
 
 
 def _json(status: int, payload: BaseModel | dict[str, Any]) -> Response:

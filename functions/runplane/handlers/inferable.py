@@ -27,7 +27,7 @@ ContractId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{3,200}$")]
 
 
 def _require(cluster_id: str | None, capability: access.Capability) -> access.Principal:
-    return access.require(access.principal_of(router.current_event.raw_event), cluster_id, capability)
+    return access.check(router.current_event.raw_event, cluster_id, capability)
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:

@@ -38,7 +38,7 @@ class CreatedApiKey(BaseModel):
 
 
 def _principal(cluster_id: str) -> access.Principal:
-    principal = access.require(access.principal_of(router.current_event.raw_event), cluster_id, "keys")
+    principal = access.check(router.current_event.raw_event, cluster_id, "keys")
     wiring.run_service().require_cluster(cluster_id)
     return principal
 

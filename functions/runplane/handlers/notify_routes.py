@@ -22,7 +22,7 @@ ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 
 
 def _require(cluster_id: str) -> None:
-    access.require(access.principal_of(router.current_event.raw_event), cluster_id, "keys")
+    access.check(router.current_event.raw_event, cluster_id, "keys")
     wiring.run_service().require_cluster(cluster_id)
 
 

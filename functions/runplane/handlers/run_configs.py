@@ -24,7 +24,7 @@ ConfigId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 def _require(cluster_id: str, capability: access.Capability) -> access.Principal:
-    return access.require(access.principal_of(router.current_event.raw_event), cluster_id, capability)
+    return access.check(router.current_event.raw_event, cluster_id, capability)
 
 
 def _json(status: int, body: Any) -> Response:
