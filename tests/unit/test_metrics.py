@@ -16,7 +16,9 @@ def test_status_changes_map_to_run_counters() -> None:
     assert metrics.run_status_metric({"status": "running", "previousStatus": "pending"}) is None
 
 
-def test_counters_are_emitted_in_the_namespace_and_dimension_the_alarms_use(capsys: Any) -> None:
+def test_counters_are_emitted_in_the_namespace_and_dimension_the_alarms_use(capsys: Any, monkeypatch: Any) -> None:
+    # On Lambda metrics are on; the emulator turns them off (POWERTOOLS_METRICS_DISABLED) for local mode.
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics.count(metrics.RUNS_FAILED)
     metrics.count(metrics.RUNS_FAILED)
     metrics.metrics().flush_metrics()
