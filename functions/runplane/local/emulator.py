@@ -259,6 +259,7 @@ def _parse_each_definition_once() -> None:
     lock = threading.Lock()
 
     def entrypoint(self: Any) -> Any:
+        PRIORITY.step()  # an execution starting is background work (priority.py)
         definition = self._evaluation_details.state_machine_details.definition
         # Parsed under the lock: executions that start together (a burst of creates) wait for the
         # one parse instead of each parsing the same definition at once.

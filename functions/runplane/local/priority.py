@@ -26,7 +26,7 @@ from typing import Any
 
 
 class Priority:
-    def __init__(self, spacing: float = 0.01, window: float = 0.2) -> None:
+    def __init__(self, spacing: float = 0.1, window: float = 0.05) -> None:
         self.spacing = spacing
         self.window = window
         self._local = threading.local()
