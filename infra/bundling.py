@@ -178,8 +178,6 @@ def _python_version(executable: str) -> str | None:
 
 
 def _candidates() -> Iterable[str]:
-    if os.environ.get(LAMBDA_PYTHON_ENV):
-        yield os.environ[LAMBDA_PYTHON_ENV]
     if sys.version_info[:2] == tuple(int(p) for p in LAMBDA_PYTHON.split(".")):
         yield sys.executable
     for name in (f"python{LAMBDA_PYTHON}", f"python{LAMBDA_PYTHON.replace('.', '')}"):
@@ -211,11 +209,18 @@ def _py_launcher(py: str) -> Iterable[str]:
 
 @lru_cache(maxsize=1)
 def lambda_python() -> str | None:
-    """A CPython of the Lambda runtime's version (3.13) on this machine, or None. The first that answers
-    of: ``$RUNPLANE_LAMBDA_PYTHON``, this interpreter, ``python3.13`` on PATH, ``py -3.13``, pyenv's
-    versions (``$PYENV_ROOT`` or ``~/.pyenv``). pyenv's shims are tried like any other name and skipped
+    """A CPython of the Lambda runtime's version (3.13) on this machine, or None.
+
+    ``$RUNPLANE_LAMBDA_PYTHON`` when set (it must be one); else the first that answers of: this
+    interpreter, ``python3.13`` on PATH, ``py -3.13``, pyenv's versions (``$PYENV_ROOT`` or ``~/.pyenv``).
+    pyenv's shims are tried like any other name and skipped
     when they refuse (a version that is installed but not selected)."""
     want = f"cpython {LAMBDA_PYTHON}"
+    chosen = os.environ.get(LAMBDA_PYTHON_ENV)
+    if chosen:  # the operator's choice is final: a wrong one fails the synth instead of being skipped
+        if _python_version(chosen) != want:
+            raise RuntimeError(f"{LAMBDA_PYTHON_ENV}={chosen} is not a CPython {LAMBDA_PYTHON}")
+        return chosen
     seen: set[str] = set()
     for candidate in _candidates():
         if candidate in seen:
@@ -223,8 +228,6 @@ def lambda_python() -> str | None:
         seen.add(candidate)
         if _python_version(candidate) == want:
             return candidate
-    if os.environ.get(LAMBDA_PYTHON_ENV):
-        raise RuntimeError(f"{LAMBDA_PYTHON_ENV}={os.environ[LAMBDA_PYTHON_ENV]} is not a CPython {LAMBDA_PYTHON}")
     return None
 
 
