@@ -379,7 +379,8 @@ def _probe_env() -> dict[str, str]:
 def _sample(args: list[str], repeats: int, env: dict[str, str]) -> tuple[list[float], bool]:
     samples, anthropic = [], False
     for _ in range(repeats):
-        proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, check=False)
+        # -P: the working directory is not put on sys.path (the installed runplane is measured)
+        proc = subprocess.run([sys.executable, "-P", *args], capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"import probe {args[-1]} failed:\n{proc.stderr[-2000:]}")
         ms, flag = proc.stdout.split()[-2:]
@@ -521,6 +522,9 @@ def run_bench(runs: int, import_repeats: int = IMPORT_REPEATS) -> dict[str, Any]
             "tools": scenario_tools(bench),
         }
         throughput = scenario_throughput(bench, runs)
+        from .bench_cost import scenario_cost
+
+        cost = scenario_cost(bench)
     turn_scenarios = scenarios.values()
     biggest = max([*turn_scenarios, throughput], key=lambda s: s["max_state_payload_bytes"])
     where = next(k for k, v in {**scenarios, "throughput": throughput}.items() if v is biggest)
@@ -546,6 +550,7 @@ def run_bench(runs: int, import_repeats: int = IMPORT_REPEATS) -> dict[str, Any]
             "agent_first_turn_ratio_to_boto3": f"<= {TARGET_FIRST_TURN_RATIO}",
         },
         "emulator_server_errors": {"count": server_errors.count, "kinds": server_errors.kinds},
+        "cost_counts": cost,
         "scenarios": {**scenarios, "throughput": throughput},
         "cold_imports": imports,
     }
@@ -606,6 +611,17 @@ def render(report: dict[str, Any]) -> str:
     if errors["count"]:
         kinds = "; ".join(f"{n} x {k}" for k, n in errors["kinds"].items())
         lines.append(f"{'emulator 500s (retried by botocore)':<44} {errors['count']:>14}   {kinds}")
+    per_run = report["cost_counts"]["per_run"]
+    lines += [
+        "",
+        f"billable operations per one-turn run (mean of {report['cost_counts']['runs']}; 1 POST + 1 GET through "
+        "the authorizer and the API; docs/deploy.md prices them):",
+        f"  API requests {per_run['api_requests']}, state transitions {per_run['state_transitions']}, "
+        f"Lambda invocations {per_run['lambda_invocations_total']} {per_run['lambda_invocations']}",
+        f"  DynamoDB reads {per_run['dynamodb_read_requests']}, writes {per_run['dynamodb_write_requests']}, "
+        f"EventBridge events {per_run['eventbridge_events']}",
+        f"  AWS calls by handlers: {per_run['aws_calls']}",
+    ]
     lines += ["", f"cold imports: {report['import_method']}", f"{'handler':<24} {'CPU ms':>8} {'x boto3':>8}   notes"]
     targets = {"api": TARGET_API_IMPORT_RATIO, "agent_step_first_turn": TARGET_FIRST_TURN_RATIO}
     for key, imp in imports.items():
