@@ -16,7 +16,7 @@ from constructs import Construct
 
 from runplane import resources
 
-from .functions import FunctionDefaults, dead_letter_queue, runplane_function
+from .functions import FunctionDefaults, dead_letter_queue, invocable, runplane_function
 from .model import ModelAccess
 from .storage import Storage
 from .tools import JobQueues
@@ -51,6 +51,8 @@ class AgentLoop(Construct):
         self.step_function = runplane_function(
             self, "StepFunction", resources.FUNCTIONS["agent_step"], defaults, environment=model.environment
         )
+        # The state machine invokes this: the function, or its `live` alias with SnapStart on.
+        self.step_invocable = invocable(self.step_function, resources.FUNCTIONS["agent_step"], defaults)
         # Conversation in the table, large message bodies in the bucket, and the model.
         storage.table.grant_read_write_data(self.step_function)
         storage.bucket.grant_read(self.step_function)
@@ -74,7 +76,7 @@ class AgentLoop(Construct):
             definition_substitutions=definition_substitutions(
                 definition,
                 {
-                    "AgentStepFunctionArn": self.step_function.function_arn,
+                    "AgentStepFunctionArn": self.step_invocable.function_arn,
                     "ToolStepFunctionArn": tool_function.function_arn,
                 },
             ),
@@ -83,7 +85,7 @@ class AgentLoop(Construct):
             tracing_enabled=True,
         )
         # The state machine's role may invoke the two step functions and send worker jobs, nothing else.
-        self.step_function.grant_invoke(self.state_machine)
+        self.step_invocable.grant_invoke(self.state_machine)
         tool_function.grant_invoke(self.state_machine)
         job_queues.grant_send(self.state_machine)
 

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from runplane import resources
 
-from .functions import FunctionDefaults, runplane_function
+from .functions import FunctionDefaults, invocable, runplane_function
 from .storage import Storage
 from .tools import JobQueues, grant_task_response
 
@@ -46,6 +46,8 @@ class Api(Construct):
             defaults,
             environment={"RUNPLANE_STATE_MACHINE_ARN": state_machine.state_machine_arn},
         )
+        # API Gateway invokes this: the function, or its `live` alias with SnapStart on.
+        self.invocable = invocable(self.function, resources.FUNCTIONS["api"], defaults)
         # Runs, calls and functions in the table (large prompts and results in the bucket); starts
         # executions (new runs, follow-up messages) and stops them (cancel).
         storage.table.grant_read_write_data(self.function)
@@ -82,7 +84,7 @@ class Api(Construct):
         self.rest_api = apigw.LambdaRestApi(
             self,
             "RestApi",
-            handler=self.function,
+            handler=self.invocable,
             proxy=False,  # ANY on / and on /{proxy+}, added below next to the health checks
             default_method_options=apigw.MethodOptions(
                 authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
@@ -118,7 +120,7 @@ class Api(Construct):
 
         # Everything goes to the API function; health checks answer without a key (the same list
         # local mode's gateway uses).
-        integration = apigw.LambdaIntegration(self.function)
+        integration = apigw.LambdaIntegration(self.invocable)
         self.rest_api.root.add_method("ANY", integration)
         self.rest_api.root.add_proxy(default_integration=integration, any_method=True)
         for method, path in resources.PUBLIC_ROUTES:

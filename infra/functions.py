@@ -16,6 +16,10 @@ from runplane.resources import FunctionSpec
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
+# Where SnapStart would pay (context `snapStart=true`): the functions on a caller's path (the API) and
+# on every run's path (the agent step, whose first turn loads the anthropic SDK). Not measured on AWS yet.
+SNAP_START_FUNCTIONS = ("api", "agent_step")
+LIVE_ALIAS = "live"  # the alias callers invoke when SnapStart is on (SnapStart applies to published versions)
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class FunctionDefaults:
     # RUNPLANE_* settings (see runplane.config.Settings) common to every function.
     environment: Mapping[str, str]
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # FunctionSpec keys with SnapStart on (published versions, invoked through the `live` alias).
+    snap_start: frozenset[str] = frozenset()
 
 
 def service_name(spec: FunctionSpec) -> str:
@@ -78,6 +84,21 @@ def runplane_function(
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
         role=role,
+        snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.key in defaults.snap_start else None,
+    )
+
+
+def invocable(function: lambda_.Function, spec: FunctionSpec, defaults: FunctionDefaults) -> lambda_.IFunction:
+    """What callers (API Gateway, Step Functions) invoke: the function itself, or with SnapStart on, its
+    `live` alias on the version this deployment published (SnapStart never applies to $LATEST)."""
+    if spec.key not in defaults.snap_start:
+        return function
+    return lambda_.Alias(
+        function,
+        "LiveAlias",
+        alias_name=LIVE_ALIAS,
+        version=function.current_version,
+        description="the published version callers invoke (SnapStart)",
     )
 
 

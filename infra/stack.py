@@ -36,7 +36,7 @@ from .agent_loop import AgentLoop
 from .api import Api
 from .bundling import lambda_code
 from .events import DEFAULT_BUS_NAME, Events, Outbox
-from .functions import FunctionDefaults
+from .functions import SNAP_START_FUNCTIONS, FunctionDefaults
 from .model import ModelAccess, resolve_provider
 from .monitoring import Monitoring
 from .notifications import Notifications
@@ -109,7 +109,8 @@ class RunplaneStack(Stack):
         }
         if bedrock_ids:
             environment["RUNPLANE_BEDROCK_MODEL_IDS"] = json.dumps(bedrock_ids, separators=(",", ":"))
-        defaults = FunctionDefaults(code=lambda_code(), environment=environment)  # one asset for all
+        snap_start = frozenset(SNAP_START_FUNCTIONS) if _flag(ctx("snapStart"), False) else frozenset()
+        defaults = FunctionDefaults(code=lambda_code(), environment=environment, snap_start=snap_start)  # one asset
         tools = Tools(
             self, "Tools", defaults=defaults, storage=storage, job_queues=job_queues, tool_lambda_prefix=tool_prefix
         )

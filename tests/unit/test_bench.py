@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from runplane import bench
+from runplane import bench, resources
 
 TERMINAL = "RunFinished"
 
@@ -43,6 +43,13 @@ def test_bench_json_figures(capsys: Any) -> None:
     assert report["max_state_payload_bytes"] <= 8192
     assert report["api_imports_anthropic"] is False
     assert {"api", "agent_step", "stream"} <= set(report["cold_import_ms"])
+    # Cold imports: every handler, the agent step's first turn and the boto3 baseline, as ratios to it.
+    ratios = report["cold_import_ratio_to_boto3"]
+    assert set(ratios) == {"boto3", "agent_step_first_turn", *resources.FUNCTIONS}
+    assert ratios["boto3"] == 1.0 and all(r > 0 for r in ratios.values())
+    assert "CPU time" in report["import_method"] and ".pyc present" in report["import_method"]
+    # anthropic: only the first model turn loads it; no Lambda's import does.
+    assert {k for k, v in report["imports_anthropic"].items() if v} == {"agent_step_first_turn"}
 
     throughput = scenarios["throughput"]
     assert throughput["run_statuses"] == {"done": 3}

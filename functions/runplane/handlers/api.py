@@ -43,7 +43,10 @@ from .run_configs import router as run_configs_router
 
 logger = Logger(service="runplane-api")
 app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(path="/docs", title="runplane API", version="0.1.0")
+# The OpenAPI document (and its Swagger UI) at /docs is built at the first /docs request, not at
+# import: Powertools' enable_swagger imports its OpenAPI document models (~1/3 of this module's
+# import time) when it is called, though only the document needs them. Same document, same answers.
+DOCS_PATH, DOCS_TITLE, DOCS_VERSION = "/docs", "runplane API", "0.1.0"
 app.include_router(keys_router)
 app.include_router(notify_router)
 app.include_router(inferable.router)
@@ -351,6 +354,48 @@ def _refusal(exc: inbound.Refused) -> dict[str, Any]:
         "isBase64Encoded": False,
         "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
     }
+
+
+# -- the OpenAPI document --------------------------------------------------------------------------
+_docs_spec: dict[str, str] = {}  # base path -> the document as JSON (built once per base path)
+
+
+def _openapi_json(base_path: str) -> str:
+    """The document Powertools' enable_swagger serves (servers = the stage's base path), built once."""
+    found = _docs_spec.get(base_path)
+    if found is None:
+        from aws_lambda_powertools.event_handler.openapi.models import Server
+
+        found = app.get_openapi_json_schema(
+            title=DOCS_TITLE, version=DOCS_VERSION, servers=[Server(url=base_path or "/")]
+        ).replace("</", "<\\/")  # as enable_swagger: the JSON may sit in a <script>
+        _docs_spec[base_path] = found
+    return found
+
+
+@app.get(DOCS_PATH, include_in_schema=False)
+def docs() -> Response[str]:
+    """enable_swagger's /docs: ``?format=json`` the OpenAPI document, else the Swagger UI page."""
+    from pathlib import Path as FsPath
+
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import (
+        generate_oauth2_redirect_html,
+        generate_swagger_html,
+    )
+
+    query = app.current_event.query_string_parameters or {}
+    if query.get("format") == "oauth2-redirect":
+        return Response(status_code=200, content_type="text/html", body=generate_oauth2_redirect_html())
+    spec = _openapi_json(app._get_base_path())
+    if query.get("format") == "json":
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=spec)
+    assets = FsPath(swagger_ui.__file__).parent
+    js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+    css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+    return Response(
+        status_code=200, content_type="text/html", body=generate_swagger_html(spec, js, css, None, None, False)
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

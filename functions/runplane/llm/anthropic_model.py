@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import anthropic
-import httpx2
+from . import lazy_packages
 
-from .base import (
+# Before the SDK's first import: only the parts of `anthropic` this module reaches get loaded (no
+# Vertex, Foundry or Google Cloud client, no unused types); see lazy_packages.
+lazy_packages.install("anthropic")
+
+import anthropic  # noqa: E402
+import httpx2  # noqa: E402
+
+from .base import (  # noqa: E402
     ModelError,
     ModelOverloaded,
     ModelRequest,
