@@ -156,6 +156,38 @@ def _isolate_powertools_event() -> None:
     BaseRouter._runplane_per_thread = True  # type: ignore[attr-defined]
 
 
+def _isolate_powertools_log_keys() -> None:
+    """Powertools' Logger keeps the keys of every JSON log line (``correlation_id``, ``run_id``, the
+    Lambda context's request id, ``cold_start``) in a dict on its formatter, one per service name in a
+    process: on Lambda one event at a time uses it; here invocations on other threads would write one
+    run's id into another's log lines. Each thread gets its own keys, starting from the formatter's
+    constructor keys as Powertools' ``clear_state`` does. The handlers keep calling ``append_keys`` and
+    ``set_correlation_id`` as on Lambda."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    if getattr(LambdaPowertoolsFormatter, "_runplane_per_thread", False):
+        return
+    local = threading.local()
+
+    def fresh(formatter: Any) -> dict[str, Any]:
+        keys: dict[str, Any] = dict.fromkeys(formatter.log_record_order)
+        keys.update(**formatter.keys_combined)
+        return keys
+
+    def get(self: Any) -> dict[str, Any]:
+        per_thread: dict[int, dict[str, Any]] = local.__dict__.setdefault("formats", {})
+        keys = per_thread.get(id(self))
+        if keys is None:
+            keys = per_thread[id(self)] = fresh(self)
+        return keys
+
+    def set_(self: Any, value: dict[str, Any]) -> None:
+        local.__dict__.setdefault("formats", {})[id(self)] = value
+
+    LambdaPowertoolsFormatter.log_format = property(get, set_)  # type: ignore[assignment]
+    LambdaPowertoolsFormatter._runplane_per_thread = True  # type: ignore[attr-defined]
+
+
 def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, timeout: int) -> tuple[str, bool]:
     """Run a handler as Lambda would: (payload, errored). Errors become Lambda's error payload."""
     func = ENVIRONMENTS.acquire(handler_path)
@@ -189,6 +221,7 @@ def _patch_moto(sleep_scale: float) -> None:
         backends.list_of_moto_modules = lambda: backends._runplane_modules  # type: ignore[attr-defined]
     dynamodb.install()  # DynamoDB's per-item atomicity and all-or-nothing-per-item transactions
     _isolate_powertools_event()  # one event per execution environment, also for Powertools' class state
+    _isolate_powertools_log_keys()  # one run's id in its own log lines only
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         payload = event if event is not None else {}
