@@ -188,6 +188,42 @@ def _isolate_powertools_log_keys() -> None:
     LambdaPowertoolsFormatter._runplane_per_thread = True  # type: ignore[attr-defined]
 
 
+def _isolate_powertools_metrics() -> None:
+    """Powertools' Metrics keeps the metrics being gathered in one set per process (class-level
+    dicts shared by every ``Metrics``), flushed by each handler's ``log_metrics``. Local mode turns
+    metrics off (``POWERTOOLS_METRICS_DISABLED``: ``runplane.metrics`` then gathers nothing); with them
+    on, concurrent invocations on other threads would flush each other's metrics. Each thread gets its
+    own set, as each Lambda execution environment has its own process."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    if getattr(AmazonCloudWatchEMFProvider, "_runplane_per_thread", False):
+        return
+    local = threading.local()
+    fresh: dict[str, Callable[[Any], Any]] = {
+        "metric_set": lambda _: {},
+        "dimension_set": lambda p: {k: str(v) for k, v in p.default_dimensions.items()},
+        "metadata_set": lambda _: {},
+        "dimension_sets": lambda _: [],
+        "timestamp": lambda _: None,
+    }
+
+    def slot(name: str) -> property:
+        def get(self: Any) -> Any:
+            values: dict[int, Any] = local.__dict__.setdefault(name, {})
+            if id(self) not in values:
+                values[id(self)] = fresh[name](self)
+            return values[id(self)]
+
+        def set_(self: Any, value: Any) -> None:
+            local.__dict__.setdefault(name, {})[id(self)] = value
+
+        return property(get, set_)
+
+    for name in fresh:
+        setattr(AmazonCloudWatchEMFProvider, name, slot(name))
+    AmazonCloudWatchEMFProvider._runplane_per_thread = True  # type: ignore[attr-defined]
+
+
 def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, timeout: int) -> tuple[str, bool]:
     """Run a handler as Lambda would: (payload, errored). Errors become Lambda's error payload."""
     func = ENVIRONMENTS.acquire(handler_path)
@@ -222,6 +258,7 @@ def _patch_moto(sleep_scale: float) -> None:
     dynamodb.install()  # DynamoDB's per-item atomicity and all-or-nothing-per-item transactions
     _isolate_powertools_event()  # one event per execution environment, also for Powertools' class state
     _isolate_powertools_log_keys()  # one run's id in its own log lines only
+    _isolate_powertools_metrics()  # each invocation flushes its own metrics
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         payload = event if event is not None else {}
