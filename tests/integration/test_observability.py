@@ -134,7 +134,7 @@ class Captured:
     def __init__(self, capsys: Any) -> None:
         self.capsys, self.lines = capsys, []  # type: ignore[var-annotated]
 
-    def until(self, predicate: Any, timeout: float = 20) -> list[dict[str, Any]]:
+    def until(self, predicate: Any, timeout: float = 30) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             self.lines.extend(emf_lines(self.capsys.readouterr().out))
