@@ -7,7 +7,7 @@ platform (Linux, arm64, CPython 3.13) by ``pip install --platform ... --only-bin
 ``requirements.lock`` as constraints so the asset holds the versions the tests ran with.
 
 The AWS SDK (boto3, botocore, s3transfer) is left out: the Lambda runtime provides
-it. Some dependencies pull botocore in (``aws-xray-sdk``); it is removed after the install so that the
+it. A dependency that pulls botocore in gets it removed after the install, so that the
 runtime's boto3 never meets a botocore of another version from the asset.
 
 Every ``.py`` of the asset (the dependencies and runplane) is compiled to

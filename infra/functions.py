@@ -20,6 +20,23 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 # on every run's path (the agent step, whose first turn loads the anthropic SDK). Not measured on AWS yet.
 SNAP_START_FUNCTIONS = ("api", "agent_step")
 LIVE_ALIAS = "live"  # the alias callers invoke when SnapStart is on (SnapStart applies to published versions)
+DEFAULT_LOG_LEVEL = "INFO"
+# runplaneLogLevel → (Lambda's application log level, Powertools' POWERTOOLS_LOG_LEVEL)
+LOG_LEVELS: dict[str, tuple[lambda_.ApplicationLogLevel, str]] = {
+    "DEBUG": (lambda_.ApplicationLogLevel.DEBUG, "DEBUG"),
+    "INFO": (lambda_.ApplicationLogLevel.INFO, "INFO"),
+    "WARN": (lambda_.ApplicationLogLevel.WARN, "WARNING"),
+    "WARNING": (lambda_.ApplicationLogLevel.WARN, "WARNING"),
+    "ERROR": (lambda_.ApplicationLogLevel.ERROR, "ERROR"),
+}
+
+
+def log_level(value: object) -> str:
+    """The ``runplaneLogLevel`` context value, checked (default INFO)."""
+    level = str(value or DEFAULT_LOG_LEVEL).strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"runplaneLogLevel must be one of {', '.join(LOG_LEVELS)}; got {value!r}")
+    return level
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,9 @@ class FunctionDefaults:
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     # FunctionSpec keys with SnapStart on (published versions, invoked through the `live` alias).
     snap_start: frozenset[str] = frozenset()
+    # The application log level (runplaneLogLevel): Lambda's JSON log format filters on it, and
+    # Powertools' Logger reads it (AWS_LAMBDA_LOG_LEVEL, and POWERTOOLS_LOG_LEVEL for the same value).
+    log_level: str = DEFAULT_LOG_LEVEL
 
 
 def service_name(spec: FunctionSpec) -> str:
@@ -46,7 +66,9 @@ def runplane_function(
     *,
     environment: Mapping[str, str] | None = None,
 ) -> lambda_.Function:
-    """A Lambda for ``spec``: Python 3.13 on arm64, X-Ray tracing, its own log group with retention.
+    """A Lambda for ``spec``: Python 3.13 on arm64, X-Ray tracing, its own log group with retention,
+    Lambda's JSON log format with the configured application log level (system logs at INFO: the
+    START/END/REPORT lines).
 
     Its role starts empty but for writing to that log group (instead of the AWS-managed basic
     execution policy, which allows every log group); each construct then grants what its function uses.
@@ -69,6 +91,7 @@ def runplane_function(
         **(environment or {}),
         "POWERTOOLS_SERVICE_NAME": service_name(spec),
         "POWERTOOLS_METRICS_NAMESPACE": "runplane",
+        "POWERTOOLS_LOG_LEVEL": LOG_LEVELS[defaults.log_level][1],
     }
     return lambda_.Function(
         scope,
@@ -83,6 +106,9 @@ def runplane_function(
         environment=env,
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=LOG_LEVELS[defaults.log_level][0],
+        system_log_level_v2=lambda_.SystemLogLevel.INFO,
         role=role,
         snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.key in defaults.snap_start else None,
     )

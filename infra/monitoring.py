@@ -2,7 +2,8 @@
 
 Alarms: the failed-run rate, executions failed and timed out, the API's 5xx rate and p90 latency,
 each dead-letter queue's depth above zero, model throttles, and every function's errors and
-throttles. The run and notification counters come from the handlers (``runplane.metrics``).
+throttles. The handlers' metrics (``runplane.metrics``: runs, model latency and tokens, throttles,
+tool calls and errors, approval waits, notifications and webhooks) and these are on the dashboard.
 """
 
 from __future__ import annotations
@@ -130,7 +131,32 @@ class Monitoring(Construct):
                 left=[_metric(names.NOTIFICATIONS_DELIVERED), _metric(names.NOTIFICATIONS_FAILED)],
                 width=12,
             ),
+            cw.GraphWidget(
+                title="Model latency (ms)",
+                left=[_metric(names.MODEL_LATENCY, "Average"), _metric(names.MODEL_LATENCY, "p90")],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Model tokens",
+                left=[_metric(names.MODEL_INPUT_TOKENS), _metric(names.MODEL_OUTPUT_TOKENS)],
+                width=12,
+            ),
             cw.GraphWidget(title="Model throttles", left=[_metric(names.MODEL_THROTTLES)], width=12),
+            cw.GraphWidget(
+                title="Tool calls",
+                left=[_metric(names.TOOL_CALLS), _metric(names.TOOL_ERRORS)],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Approval wait (ms)",
+                left=[_metric(names.APPROVAL_WAIT, "Average"), _metric(names.APPROVAL_WAIT, "Maximum")],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Webhooks",
+                left=[_metric(names.WEBHOOKS_DELIVERED), _metric(names.WEBHOOKS_FAILED)],
+                width=12,
+            ),
             cw.GraphWidget(
                 title="Dead-letter queues",
                 left=[

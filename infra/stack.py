@@ -14,6 +14,8 @@ Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthr
   (default 90; DynamoDB TTL, and the bucket's lifecycle rule for run objects).
 - ``waf``: ``true`` puts an AWS WAF web ACL with AWS managed rule groups in front of the API stage
   (default false: a web ACL has a fixed monthly cost).
+- ``runplaneLogLevel``: the functions' application log level, ``DEBUG`` | ``INFO`` | ``WARN`` |
+  ``ERROR`` (default ``INFO``); Lambda's JSON log format filters on it and Powertools' Logger uses it.
 - ``alarmEmail``: an address subscribed to the alarm topic (optional; confirm the subscription mail).
 - ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default false: it is
   an account-wide setting that would be overwritten for every API in the region). Access logging
@@ -36,7 +38,7 @@ from .agent_loop import AgentLoop
 from .api import Api
 from .bundling import lambda_code
 from .events import DEFAULT_BUS_NAME, Events, Outbox
-from .functions import SNAP_START_FUNCTIONS, FunctionDefaults
+from .functions import SNAP_START_FUNCTIONS, FunctionDefaults, log_level
 from .model import ModelAccess, resolve_provider
 from .monitoring import Monitoring
 from .notifications import Notifications
@@ -110,7 +112,12 @@ class RunplaneStack(Stack):
         if bedrock_ids:
             environment["RUNPLANE_BEDROCK_MODEL_IDS"] = json.dumps(bedrock_ids, separators=(",", ":"))
         snap_start = frozenset(SNAP_START_FUNCTIONS) if _flag(ctx("snapStart"), False) else frozenset()
-        defaults = FunctionDefaults(code=lambda_code(), environment=environment, snap_start=snap_start)  # one asset
+        defaults = FunctionDefaults(  # one asset for all
+            code=lambda_code(),
+            environment=environment,
+            snap_start=snap_start,
+            log_level=log_level(ctx("runplaneLogLevel")),
+        )
         tools = Tools(
             self, "Tools", defaults=defaults, storage=storage, job_queues=job_queues, tool_lambda_prefix=tool_prefix
         )

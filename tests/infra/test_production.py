@@ -185,15 +185,53 @@ def test_alarms_and_their_metrics(tpl: dict[str, Any]) -> None:
 def test_dashboard_topic_and_outputs(template: Template, tpl: dict[str, Any]) -> None:
     _, dashboard = only(tpl, "AWS::CloudWatch::Dashboard")
     body = str(dashboard["Properties"]["DashboardBody"])
-    for name in ("RunsCreated", "RunsFailed", "NotificationsDelivered", "ModelThrottles", "5XXError"):
+    for name in (
+        "RunsCreated",
+        "RunsFailed",
+        "NotificationsDelivered",
+        "ModelThrottles",
+        "5XXError",
+        "ModelLatency",
+        "ModelInputTokens",
+        "ModelOutputTokens",
+        "ToolCalls",
+        "ToolErrors",
+        "ApprovalWaitTime",
+        "WebhooksDelivered",
+        "WebhooksFailed",
+    ):
         assert name in body, name
     assert "DashboardUrl" in tpl["Outputs"] and "AlarmTopicArn" in tpl["Outputs"]
     template.resource_count_is("AWS::SNS::Subscription", 0)  # no email unless asked for
 
 
-def test_alarm_email_and_waf_by_context(template: Template) -> None:
+def test_functions_log_json_at_the_configured_level_and_trace(tpl: dict[str, Any]) -> None:
+    functions = resources_of(tpl, "AWS::Lambda::Function")
+    assert len(functions) == len(resources.FUNCTIONS)
+    for fn in functions.values():
+        props = fn["Properties"]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["LoggingConfig"]["ApplicationLogLevel"] == "INFO"  # runplaneLogLevel's default
+        assert props["LoggingConfig"]["SystemLogLevel"] == "INFO"  # START/END/REPORT lines
+        assert props["LoggingConfig"]["LogGroup"]
+        assert props["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_an_unknown_log_level_is_refused() -> None:
+    from infra.functions import log_level
+
+    assert log_level(None) == "INFO" and log_level("warn") == "WARN"
+    with pytest.raises(ValueError, match="runplaneLogLevel"):
+        log_level("LOUD")
+
+
+def test_alarm_email_waf_and_log_level_by_context(template: Template) -> None:
     template.resource_count_is("AWS::WAFv2::WebACL", 0)  # off by default
-    on, tpl = synth(alarmEmail="oncall@example.com", waf="true")
+    on, tpl = synth(alarmEmail="oncall@example.com", waf="true", runplaneLogLevel="DEBUG")
+    for fn in resources_of(tpl, "AWS::Lambda::Function").values():
+        assert fn["Properties"]["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+        assert fn["Properties"]["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
     on.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"})
     acl_id, acl = only(tpl, "AWS::WAFv2::WebACL")
     assert acl["Properties"]["Scope"] == "REGIONAL"

@@ -84,6 +84,17 @@ def _event() -> APIGatewayProxyEvent:
     return event
 
 
+def _run_of_path(path: str) -> str | None:
+    """The run id (runplane's, as in every other function's logs) that ``/runs/<uuid>...`` names."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[0] != "runs":
+        return None
+    try:
+        return acp.run_ulid(parts[1])
+    except acp.AcpError:
+        return None
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
@@ -218,6 +229,7 @@ def create_run() -> Response:
         session_id=session_id,
     )
     wiring.config_store().add_session_run(cluster, session_id, run.id, run.created_at)
+    logger.set_correlation_id(run.id)
     logger.info("acp run stored", run_id=run.id, agent=req.agent_name, mode=req.mode)
     headers = {"Run-ID": str(acp.run_uuid(run.id))}
     return _answer(cluster, run, req.mode, headers, after=(0, 0))
@@ -424,6 +436,7 @@ def stream_handler(event: dict[str, Any], context: Any, *, stream_seconds: float
     """The streaming entry point: the route's answer, then (for waits and streams) its body as it comes."""
     _local.follow = None
     _local.event = APIGatewayProxyEvent(event)
+    logger.set_correlation_id(_run_of_path(str(event.get("path") or "")))
     result = app.resolve(event, context)
     follow: _Follow | None = _local.follow
     _local.follow = None

@@ -20,19 +20,15 @@ from . import wiring
 logger = Logger(service="runplane-agent")
 
 
-@metrics.metrics().log_metrics
+@metrics.flushed  # the model's latency, tokens and throttles (llm/anthropic_model.py)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = AgentStepEvent.model_validate(event)
+    logger.set_correlation_id(step.run_id)
     logger.append_keys(run_id=step.run_id, cluster_id=step.cluster_id)
     steps = wiring.agent_steps()
     if step.action == "model":
-        try:
-            out = steps.model_turn(step.cluster_id, step.run_id)
-        except Exception as exc:  # the state machine retries throttling: count it, then re-raise
-            if type(exc).__name__ == "ModelThrottled":
-                metrics.count(metrics.MODEL_THROTTLES)
-            raise
+        out = steps.model_turn(step.cluster_id, step.run_id)
     else:
         # The run's failureReason says what failed in words; the error and its cause stay here.
         error = step.error or {}

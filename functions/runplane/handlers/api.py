@@ -36,7 +36,7 @@ from ..schemas import (
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import inbound, inferable, playground, wiring
+from . import correlation, inbound, inferable, playground, wiring
 from .keys_routes import router as keys_router
 from .notify_routes import router as notify_router
 from .run_configs import router as run_configs_router
@@ -88,6 +88,7 @@ def get_cluster(clusterId: ClusterId) -> Response[Cluster]:
 def create_run(clusterId: ClusterId, body: CreateRunRequest) -> Response[CreatedRun]:
     _require(clusterId, "runs")
     run, created = wiring.run_service().create_run(clusterId, body)
+    logger.set_correlation_id(run.id)
     logger.info("run stored", run_id=run.id, cluster_id=clusterId, new_run=created)
     return _json(201, CreatedRun(id=run.id))
 
@@ -400,6 +401,7 @@ def docs() -> Response[str]:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.set_correlation_id(correlation.run_of_path(str(event.get("path") or "")))
     try:
         access.gate(event)  # 401 without a principal, 404 for another cluster: before any parsing
     except (access.Unauthorized, NotFound) as exc:

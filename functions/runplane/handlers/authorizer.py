@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .. import resources
 from ..access import Principal
 from ..config import settings
-from . import wiring
+from . import correlation, wiring
 
 logger = Logger(service="runplane-authorizer")
 
@@ -48,6 +48,7 @@ def _keyless_loopback(event: APIGatewayAuthorizerRequestEvent) -> Principal | No
 @logger.inject_lambda_context(clear_state=True)
 def handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     event = APIGatewayAuthorizerRequestEvent(raw)
+    logger.set_correlation_id(correlation.run_of_path(event.path))
     header = event.headers.get("authorization")
     principal = wiring.keys().authenticate(header) if header else _keyless_loopback(event)
     if principal is None:

@@ -21,7 +21,7 @@ from . import wiring
 logger = Logger(service="runplane-notify")
 
 
-@metrics.metrics().log_metrics
+@metrics.flushed
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cfg = settings()
@@ -47,10 +47,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 reason=str(exc),
             )
             metrics.count(metrics.NOTIFICATIONS_FAILED)
+            if notification.get("webhook"):
+                metrics.count(metrics.WEBHOOKS_FAILED)
             wiring.notification_queue().retry_after(record["receiptHandle"], wait)
             failed.append(record["messageId"])
             blocked_groups.add(group)
             continue
         metrics.count(metrics.NOTIFICATIONS_DELIVERED)
+        if kind == "webhook":
+            metrics.count(metrics.WEBHOOKS_DELIVERED)
         logger.info("notification delivered", notification=notification["id"], target=kind, attempt=attempt)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}

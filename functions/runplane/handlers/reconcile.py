@@ -28,6 +28,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError):
         logger.warning("not a runplane execution", execution=detail.get("executionArn"))
         return {"changed": False}
+    logger.set_correlation_id(run_id)
     changed = wiring.run_service().execution_ended(
         cluster_id, run_id, str(detail.get("name", "")), str(detail.get("status", "")), detail.get("error")
     )

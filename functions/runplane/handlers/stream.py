@@ -18,7 +18,7 @@ from .. import metrics
 from ..adapters.dynamo import deserialize, run_from_item
 from ..logic.events import status_change, to_entry
 from ..logic.notify import notification_for
-from . import wiring
+from . import correlation, wiring
 
 logger = Logger(service="runplane-events")
 PUT_ATTEMPTS = 3
@@ -40,7 +40,7 @@ def _needs_start(event_name: str | None, old: dict[str, Any] | None, new: dict[s
     return bool(old and new["status"] == "running" and new.get("executions", 1) != old.get("executions", 1))
 
 
-@metrics.metrics().log_metrics
+@metrics.flushed
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
@@ -49,6 +49,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         seqno = record["dynamodb"]["SequenceNumber"]
         try:
             old, new = _images(record)
+            logger.set_correlation_id(correlation.run_of_item(new or old))  # this record's run
             if _needs_start(record.get("eventName"), old, new):
                 # The API starts the execution right after the write; if it died in between, this does.
                 wiring.executions().start(run_from_item(new))
@@ -64,6 +65,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             counter = metrics.run_status_metric(detail)
             if counter is not None:  # at least once, like the events (a retried batch may count again)
                 metrics.count(counter)
+        for name, value, unit in metrics.call_metrics(old, new):  # tool calls, errors, approval waits
+            metrics.record(name, value, unit)
+    logger.set_correlation_id(None)
     return _fail_from(pending, None)
 
 

@@ -19,6 +19,7 @@ logger = Logger(service="runplane-tools")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = ToolStepEvent.model_validate(event)
+    logger.set_correlation_id(step.run_id)
     logger.append_keys(run_id=step.run_id, cluster_id=step.cluster_id, call_id=step.call_id)
     calls = wiring.call_steps()
     ids = (step.cluster_id, step.run_id, step.call_id)

@@ -1,7 +1,13 @@
-"""Claude through the official ``anthropic`` SDK: the Anthropic API or Amazon Bedrock."""
+"""Claude through the official ``anthropic`` SDK: the Anthropic API or Amazon Bedrock.
+
+Metrics (``runplane.metrics``): each call's latency and its input and output tokens (the response's
+``usage``), and every 429 (rate limited) or 529 (overloaded) answer the provider gives, counted on the
+HTTP client, so that those the SDK retried by itself count too.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from . import lazy_packages
@@ -13,6 +19,7 @@ lazy_packages.install("anthropic")
 import anthropic  # noqa: E402
 import httpx2  # noqa: E402
 
+from .. import metrics  # noqa: E402
 from .base import (  # noqa: E402
     ModelError,
     ModelOverloaded,
@@ -42,7 +49,11 @@ class AnthropicModel:
         http_client: httpx2.Client | None = None,
     ) -> AnthropicModel:
         sdk = anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, http_client=http_client
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=_counting_throttles(http_client),
         )
         return cls(sdk, "anthropic")
 
@@ -56,7 +67,7 @@ class AnthropicModel:
         http_client: httpx2.Client | None = None,
     ) -> AnthropicModel:
         sdk = anthropic.AnthropicBedrock(
-            aws_region=region, timeout=timeout, max_retries=max_retries, http_client=http_client
+            aws_region=region, timeout=timeout, max_retries=max_retries, http_client=_counting_throttles(http_client)
         )
         return cls(sdk, "bedrock")
 
@@ -72,6 +83,7 @@ class AnthropicModel:
             kwargs["tools"] = request.tools
         if request.tool_choice:
             kwargs["tool_choice"] = request.tool_choice
+        started = time.perf_counter()
         try:
             message = self.sdk.messages.create(**kwargs)
         except anthropic.APIStatusError as exc:
@@ -80,6 +92,9 @@ class AnthropicModel:
             raise ModelUnavailable(f"the model request timed out: {exc}") from None
         except anthropic.APIConnectionError as exc:
             raise ModelUnavailable(f"could not reach the model provider: {exc}") from None
+        metrics.record(metrics.MODEL_LATENCY, round((time.perf_counter() - started) * 1000, 1), metrics.MILLISECONDS)
+        metrics.count(metrics.MODEL_INPUT_TOKENS, message.usage.input_tokens)
+        metrics.count(metrics.MODEL_OUTPUT_TOKENS, message.usage.output_tokens)
         content = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
         return ModelResponse(
             content=[_wire_block(b) for b in content],
@@ -87,6 +102,22 @@ class AnthropicModel:
             input_tokens=message.usage.input_tokens,
             output_tokens=message.usage.output_tokens,
         )
+
+
+THROTTLE_STATUSES = (429, 529)
+
+
+def _count_throttle(response: httpx2.Response) -> None:
+    if response.status_code in THROTTLE_STATUSES:
+        metrics.count(metrics.MODEL_THROTTLES)
+
+
+def _counting_throttles(http_client: httpx2.Client | None) -> httpx2.Client:
+    """The SDK's HTTP client (its default one unless given), with a response hook counting throttles."""
+    client = http_client if http_client is not None else anthropic.DefaultHttpxClient()
+    hooks = client.event_hooks
+    client.event_hooks = {**hooks, "response": [*hooks.get("response", []), _count_throttle]}
+    return client
 
 
 def classify_status(status: int, detail: str) -> ModelError:

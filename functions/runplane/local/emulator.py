@@ -162,6 +162,74 @@ def _isolate_powertools_event() -> None:
     BaseRouter._runplane_per_thread = True  # type: ignore[attr-defined]
 
 
+def _isolate_powertools_log_keys() -> None:
+    """Powertools' Logger keeps the keys of every JSON log line (``correlation_id``, ``run_id``, the
+    Lambda context's request id, ``cold_start``) in a dict on its formatter, one per service name in a
+    process: on Lambda one event at a time uses it; here invocations on other threads would write one
+    run's id into another's log lines. Each thread gets its own keys, starting from the formatter's
+    constructor keys as Powertools' ``clear_state`` does. The handlers keep calling ``append_keys`` and
+    ``set_correlation_id`` as on Lambda."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    if getattr(LambdaPowertoolsFormatter, "_runplane_per_thread", False):
+        return
+    local = threading.local()
+
+    def fresh(formatter: Any) -> dict[str, Any]:
+        keys: dict[str, Any] = dict.fromkeys(formatter.log_record_order)
+        keys.update(**formatter.keys_combined)
+        return keys
+
+    def get(self: Any) -> dict[str, Any]:
+        per_thread: dict[int, dict[str, Any]] = local.__dict__.setdefault("formats", {})
+        keys = per_thread.get(id(self))
+        if keys is None:
+            keys = per_thread[id(self)] = fresh(self)
+        return keys
+
+    def set_(self: Any, value: dict[str, Any]) -> None:
+        local.__dict__.setdefault("formats", {})[id(self)] = value
+
+    LambdaPowertoolsFormatter.log_format = property(get, set_)  # type: ignore[assignment]
+    LambdaPowertoolsFormatter._runplane_per_thread = True  # type: ignore[attr-defined]
+
+
+def _isolate_powertools_metrics() -> None:
+    """Powertools' Metrics keeps the metrics being gathered in one set per process (class-level
+    dicts shared by every ``Metrics``), flushed by each handler's ``log_metrics``. Local mode turns
+    metrics off (``POWERTOOLS_METRICS_DISABLED``: ``runplane.metrics`` then gathers nothing); with them
+    on, concurrent invocations on other threads would flush each other's metrics. Each thread gets its
+    own set, as each Lambda execution environment has its own process."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    if getattr(AmazonCloudWatchEMFProvider, "_runplane_per_thread", False):
+        return
+    local = threading.local()
+    fresh: dict[str, Callable[[Any], Any]] = {
+        "metric_set": lambda _: {},
+        "dimension_set": lambda p: {k: str(v) for k, v in p.default_dimensions.items()},
+        "metadata_set": lambda _: {},
+        "dimension_sets": lambda _: [],
+        "timestamp": lambda _: None,
+    }
+
+    def slot(name: str) -> property:
+        def get(self: Any) -> Any:
+            values: dict[int, Any] = local.__dict__.setdefault(name, {})
+            if id(self) not in values:
+                values[id(self)] = fresh[name](self)
+            return values[id(self)]
+
+        def set_(self: Any, value: Any) -> None:
+            local.__dict__.setdefault(name, {})[id(self)] = value
+
+        return property(get, set_)
+
+    for name in fresh:
+        setattr(AmazonCloudWatchEMFProvider, name, slot(name))
+    AmazonCloudWatchEMFProvider._runplane_per_thread = True  # type: ignore[attr-defined]
+
+
 def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, timeout: int) -> tuple[str, bool]:
     """Run a handler as Lambda would: (payload, errored). Errors become Lambda's error payload."""
     func = ENVIRONMENTS.acquire(handler_path)
@@ -217,6 +285,8 @@ def _patch_moto(sleep_scale: float) -> None:
     MotoRequestHandler.protocol_version = "HTTP/1.1"
     dynamodb.install()  # DynamoDB's per-item atomicity and all-or-nothing-per-item transactions
     _isolate_powertools_event()  # one event per execution environment, also for Powertools' class state
+    _isolate_powertools_log_keys()  # one run's id in its own log lines only
+    _isolate_powertools_metrics()  # each invocation flushes its own metrics
     priority.install()  # API requests first (priority.py)
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
