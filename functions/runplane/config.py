@@ -68,8 +68,9 @@ class Settings(BaseModel):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
     # Bounded concurrency in front of the model quota (logic/admission.py): at most this many runs
     # hold a slot (running or paused) at once in the whole deployment, and in any one cluster.
-    # 0 = no cap. Runs over a cap wait in ``pending`` and start oldest first.
-    max_running: int = Field(default=100, ge=0)
+    # 0 = no cap (unset: local mode's default; the CDK stack sets 100, see infra/stack.py).
+    # Runs over a cap wait in ``pending`` and start oldest first.
+    max_running: int = Field(default=0, ge=0)
     max_running_per_cluster: int = Field(default=0, ge=0)
     # Per-key rate limit (logic/ratelimit.py): a key may send ``rate_limit_burst`` requests in any
     # window of ``rate_limit_burst / rate_limit_per_second`` seconds (fixed windows); over it → 429
