@@ -383,6 +383,8 @@ class Emulator:
         for cluster_id, run_id in runs:
             if service.fail_open_run(cluster_id, run_id, RESTARTED):
                 self.recovered.append((cluster_id, run_id))
+        # Runs waiting for a concurrency slot survive a restart: the slots the failed runs gave back go to them.
+        wiring.admission().dispatch()
 
     def persist(self) -> None:
         """Write the final snapshot now (a clean stop; the API must have stopped taking requests)."""
