@@ -48,6 +48,7 @@ GSI1 = "GSI1"
 WAITING_INDEX, WAIT_PK, WAIT_SK = "Waiting", "WaitPK", "WaitSK"
 WAITING = "WAITING"
 SLOTS_SK = "SLOTS"
+TRANSACTION_ATTEMPTS = 6  # a slot transaction that meets another on a counter is tried again
 # Run attributes holding arbitrary JSON are stored as JSON strings (no float/Decimal surprises).
 JSON_FIELDS = ("result_schema", "on_status_change", "context", "test", "config", "result")
 # DynamoDB attribute name for each Run field (camelCase, as in the API and the events).
@@ -361,16 +362,25 @@ class DynamoRunStore:
             counters = [self._slot_update(c, +1, cap) for c, cap in acquire] + [
                 self._slot_update(c, -1, None) for c in release
             ]
-            try:
-                self._db.transact_write_items(TransactItems=[{"Update": update}, *({"Update": c} for c in counters)])
-            except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-                full = [i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed" and i > 0]
-                if full and reasons[0] != "ConditionalCheckFailed":
-                    raise SlotsFull(acquire[full[0] - 1][0]) from exc
-                raise ConcurrentUpdate(moved) from exc
+            items = [{"Update": update}, *({"Update": c} for c in counters)]
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                try:
+                    self._db.transact_write_items(TransactItems=items)
+                    break
+                except ClientError as exc:
+                    if _code(exc) != "TransactionCanceledException":
+                        raise
+                    reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                    if reasons and reasons[0] == "ConditionalCheckFailed":
+                        raise ConcurrentUpdate(moved) from exc
+                    full = [i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed" and i > 0]
+                    if full:
+                        raise SlotsFull(acquire[full[0] - 1][0]) from exc
+                    # Another transaction held a counter at that moment (TransactionConflict): the
+                    # counters are hot items, so try again shortly rather than fail the transition.
+                    if attempt == TRANSACTION_ATTEMPTS - 1:
+                        raise ConcurrentUpdate(moved) from exc
+                    _pause(attempt)
             model_fields = {k: ([] if k == "slots" and v is None else v) for k, v in fields.items()}
             updated = run.model_copy(
                 update={
@@ -756,6 +766,13 @@ class DynamoRunStore:
             if "LastEvaluatedKey" not in resp:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _pause(attempt: int) -> None:
+    import random
+    import time
+
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
 def _blob(item: dict[str, Any]) -> dict[str, Any]:
