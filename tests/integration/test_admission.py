@@ -291,3 +291,36 @@ def test_the_sweep_admits_a_run_whose_trigger_was_lost(harness: Harness, tools: 
     assert "FunctionError" not in out
     assert harness.wait_run(cluster, run.id)["status"] == "done"
     assert slots(f"cluster/{cluster}") == 0
+
+
+def test_an_execution_that_timed_out_frees_its_slot_through_reconcile(harness: Harness, tools: ToolServer) -> None:
+    import json
+
+    cluster = held_cluster(harness, tools)
+    runs = [held_run(harness, cluster, f"t{i}") for i in range(CLUSTER_CAP + 1)]
+    settle(harness, cluster, runs, held=CLUSTER_CAP)
+    timed_out = harness.store().get_run(cluster, runs[0])
+    event = {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {
+            "executionArn": harness.execution_arn(timed_out.id),
+            "stateMachineArn": harness.emulator.state_machine_arn,
+            "name": timed_out.execution_name,
+            "status": "TIMED_OUT",
+            "input": json.dumps({"runId": timed_out.id, "clusterId": cluster}),
+            "error": "States.Timeout",
+        },
+    }
+    resp = harness.emulator.client("lambda").invoke(
+        FunctionName=harness.emulator.names.function("reconcile"), Payload=json.dumps(event)
+    )
+    assert json.loads(resp["Payload"].read()) == {"changed": True}
+    assert harness.get_run(cluster, runs[0])["status"] == "failed"
+    # its slot went to the waiting run (the outbox saw the run give it back)
+    settle(harness, cluster, runs, held=CLUSTER_CAP)
+    assert harness.get_run(cluster, runs[CLUSTER_CAP])["status"] == "paused"
+    assert slots(f"cluster/{cluster}") == CLUSTER_CAP
+    for r in runs[1:]:
+        harness.api("POST", f"/clusters/{cluster}/runs/{r}/cancel")
+    assert slots(f"cluster/{cluster}") == 0 and slots("deployment") == 0
