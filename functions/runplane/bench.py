@@ -33,7 +33,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .local.gateway import authorize, lambda_invoker
+from .local.emulator import invoke_function
+from .local.gateway import authorize
 from .local.http import proxy_event
 
 # Before any runplane/Powertools import: handlers log JSON to stdout, which would garble the report.
@@ -77,7 +78,6 @@ class Bench:
         from .handlers import wiring
 
         self.emulator = emulator
-        self.lam = emulator.client("lambda")
         self.sfn = emulator.client("stepfunctions")
         _, self.key = wiring.keys().create(CLUSTER, name="bench", created_by="bench")
 
@@ -90,7 +90,7 @@ class Bench:
             headers={"content-type": ["application/json"], "authorization": [self.key]},
             stage="bench",
         )
-        invoke = lambda_invoker(self.lam)
+        invoke = invoke_function
         payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
         if payload is None:
             payload, errored = invoke(self.emulator.names.function("api"), event)

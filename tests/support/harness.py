@@ -9,8 +9,8 @@ import uuid
 from typing import Any, Literal
 
 from runplane.handlers import wiring
-from runplane.local.emulator import Emulator
-from runplane.local.gateway import authorize, lambda_invoker
+from runplane.local.emulator import Emulator, invoke_function
+from runplane.local.gateway import authorize
 from runplane.local.http import LocalApiServer, proxy_event
 from runplane.schemas import CreateClusterRequest
 
@@ -68,7 +68,6 @@ class Harness:
         authorizer and the API function. The key sent: ``key`` if given (``NO_KEY``: none); else, with
         ``authorizer`` a principal ``{clusterId, kind}``, a key of that kind for that cluster; with
         ``None``, no key; by default the key of the cluster in the path (the admin key otherwise)."""
-        lam = self.emulator.client("lambda")
         if key is None:
             if isinstance(authorizer, dict):
                 key = self.key_of(authorizer["clusterId"], authorizer.get("kind", "cluster"))
@@ -88,7 +87,7 @@ class Harness:
             headers={k: [v] for k, v in sent.items()},
             stage="test",
         )
-        invoke = lambda_invoker(lam)
+        invoke = invoke_function
         payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
         if payload is None:
             payload, errored = invoke(self.emulator.names.function("api"), event)
@@ -137,7 +136,7 @@ class Harness:
             headers={k: [v] for k, v in sent.items()},
             stage="test",
         )
-        invoke = lambda_invoker(self.emulator.client("lambda"))
+        invoke = invoke_function
         payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
         if payload is None:
             payload, errored = invoke(self.emulator.names.function("api"), event)

@@ -10,6 +10,7 @@ Glue lives here and only here:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import io
@@ -27,15 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .. import resources
 from ..adapters import clients
 from ..config import reset_settings_cache
 from ..handlers import wiring
-from . import dynamodb
+from . import dynamodb, priority
 from .persist import DataDir
+from .priority import PRIORITY
 from .queues import QueuePoller, notify_queue_names, provision_notify_queues
 
 REGION = "us-east-1"
@@ -85,6 +86,7 @@ class ExecutionEnvironments:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._init_lock = threading.Lock()
         self._idle: dict[str, list[Callable[[Any, Any], Any]]] = {}
         self._created: dict[str, int] = {}
 
@@ -95,7 +97,11 @@ class ExecutionEnvironments:
                 return idle.pop()
             index = self._created.get(handler_path, 0)
             self._created[handler_path] = index + 1
-        return self._load(handler_path, index)
+        # One environment is set up at a time: on AWS each has its own process, here they share
+        # process-wide state (the logging module: two Powertools Loggers of one service configuring
+        # it at once left one without a formatter, and its invocation failed).
+        with self._init_lock:
+            return self._load(handler_path, index)
 
     def release(self, handler_path: str, func: Callable[[Any, Any], Any]) -> None:
         with self._lock:
@@ -175,6 +181,23 @@ def invoke_in_process(handler_path: str, event: Any, name: str, memory: int, tim
         ENVIRONMENTS.release(handler_path, func)
 
 
+def invoke_function(function_name: str, event: Any) -> tuple[Any, bool]:
+    """Invoke a local-mode function the way AWS's own services do (API Gateway's integration, an
+    event source mapping): straight into an execution environment, not through the Lambda API over
+    HTTP. The event and the answer cross as JSON, as they do on AWS. Returns (payload, errored)."""
+    spec = _function_specs()[function_name]
+    body, errored = invoke_in_process(
+        spec.handler, json.loads(json.dumps(event, default=str)), function_name, spec.memory_mb, spec.timeout_seconds
+    )
+    return json.loads(body or "null"), errored
+
+
+@functools.lru_cache(maxsize=1)
+def _function_specs() -> dict[str, resources.FunctionSpec]:
+    names = LocalNames()
+    return {names.function(spec.key): spec for spec in resources.FUNCTIONS.values()}
+
+
 def _patch_moto(sleep_scale: float) -> None:
     from moto.awslambda.models import LambdaFunction
     from moto.core.config import default_user_config
@@ -188,10 +211,17 @@ def _patch_moto(sleep_scale: float) -> None:
     if not hasattr(backends, "_runplane_modules"):
         backends._runplane_modules = tuple(backends.list_of_moto_modules())  # type: ignore[attr-defined]
         backends.list_of_moto_modules = lambda: backends._runplane_modules  # type: ignore[attr-defined]
+    # moto's server answers HTTP/1.0, so every SDK call opened (and the server threaded) a new TCP
+    # connection: about 9 ms a call under load. HTTP/1.1 keeps the SDK's pooled connections open.
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    MotoRequestHandler.protocol_version = "HTTP/1.1"
     dynamodb.install()  # DynamoDB's per-item atomicity and all-or-nothing-per-item transactions
     _isolate_powertools_event()  # one event per execution environment, also for Powertools' class state
+    priority.install()  # API requests first (priority.py)
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        PRIORITY.step()  # invoked by a state machine task or an async invoke: background work
         payload = event if event is not None else {}
         if isinstance(payload, str | bytes):
             payload = json.loads(payload or "{}")
@@ -231,11 +261,12 @@ def _parse_each_definition_once() -> None:
 
     def entrypoint(self: Any) -> Any:
         definition = self._evaluation_details.state_machine_details.definition
+        # Parsed under the lock: executions that start together (a burst of creates) wait for the
+        # one parse instead of each parsing the same definition at once.
         with lock:
             program = parsed.get(definition)
-        if program is None:
-            program = AmazonStateLanguageParser.parse(definition)[0]
-            with lock:
+            if program is None:
+                program = AmazonStateLanguageParser.parse(definition)[0]
                 if len(parsed) >= 64:
                     parsed.clear()
                 parsed[definition] = program
@@ -244,12 +275,15 @@ def _parse_each_definition_once() -> None:
     ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign]
     ExecutionWorker._runplane_cached = True  # type: ignore[attr-defined]
 
+    # The interpreter builds a new JSONPath parser (PLY tables and all) for every path it evaluates,
+    # several per state. A parsed path is immutable: parse each distinct path once.
+    from jsonpath_ng import parse as parse_plain_path
+    from jsonpath_ng.ext import parse as parse_path
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
 
-def invoke_config(function_timeout: int) -> Config:
-    """For a client that invokes a Lambda function in local mode: no SDK retry (an invoke is not
-    idempotent: a retry runs the function again) and a read timeout beyond the function's own, so
-    that a slow invoke is waited for, not sent twice."""
-    return Config(retries={"total_max_attempts": 1}, read_timeout=function_timeout + 30, connect_timeout=5)
+    json_path.parse = functools.lru_cache(maxsize=4096)(parse_path)  # type: ignore[attr-defined]
+    result_path.parse = functools.lru_cache(maxsize=4096)(parse_plain_path)  # type: ignore[attr-defined]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -342,6 +376,14 @@ class Emulator:
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(env)
+        # This process's own AWS calls (handlers, pollers, the state machine interpreter) go straight
+        # to the emulator's services through moto's botocore stubber: no HTTP round trip, socket or
+        # server thread per call. Other processes (the CLI, SDKs, tests) use the server on the port.
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        boto3.DEFAULT_SESSION = None  # a session made before moto was imported would not be intercepted
+        from moto.core.models import botocore_stubber
+
+        botocore_stubber.enabled = True
         clients.reset()
         wiring.reset()
         reset_settings_cache()
@@ -366,7 +408,7 @@ class Emulator:
         self._poller = StreamPoller(self.table_stream_arn, self.names.function("stream"), self.stream_poll_seconds)
         self._poller.start()
         self.notify_poller = QueuePoller(
-            self.notify_queue_url, self.names.function("notify"), REGION, self.stream_poll_seconds
+            self.notify_queue_url, self.names.function("notify"), REGION, self.stream_poll_seconds, invoke_function
         )
         self.notify_poller.start()
         self._sweeper = Sweeper(self.names.function("admission"), self.admission_sweep_seconds)
@@ -492,6 +534,9 @@ class Emulator:
             finally:
                 self._server.stop()
                 self._server = None
+                from moto.core.models import botocore_stubber
+
+                botocore_stubber.enabled = False
                 for key, value in self._saved_env.items():  # leave the process as we found it
                     if value is None:
                         os.environ.pop(key, None)
@@ -545,41 +590,36 @@ class Sweeper(threading.Thread):
 
 class StreamPoller(threading.Thread):
     """Delivers the runs table's stream to the stream function, as Lambda's event source mapping
-    does on AWS: in order, in batches, retrying from the first record the function reports failed."""
+    does on AWS: in order, in batches, retrying from the first record the function reports failed.
+
+    Like the event source mapping, it reads the stream from inside the service (moto's stream
+    shard, under the DynamoDB lock), not through the DynamoDB Streams API over HTTP: serializing
+    batches of full item images through moto's response serializer cost a sixth of local mode's
+    CPU under load, and it held the DynamoDB lock meanwhile."""
 
     BATCH = 100
 
     def __init__(self, stream_arn: str, function_name: str, interval: float) -> None:
         super().__init__(name="runplane-stream-poller", daemon=True)
         self.stream_arn = stream_arn
+        self.table_name = stream_arn.split(":table/", 1)[1].split("/", 1)[0]
         self.function_name = function_name
         self.interval = interval
         self._halt = threading.Event()
         self._idle = threading.Event()
-        self._after: str | None = None
-        self._at: str | None = None
-        self._iterator: str | None = None  # the last answer's NextShardIterator, while nothing failed
+        self._next: int | None = None  # the sequence number of the next record to deliver
         self.delivered = 0
         self.errors = 0
-
-    def _client(self, service: str) -> Any:
-        if service == "lambda":
-            timeout = resources.FUNCTIONS["stream"].timeout_seconds
-            return boto3.client(service, region_name=REGION, config=invoke_config(timeout))
-        return boto3.client(service, region_name=REGION)
 
     IDLE_MAX = 0.25  # an idle stream is polled less and less often, down to 4 times a second
 
     def run(self) -> None:
-        streams, lam = self._client("dynamodbstreams"), self._client("lambda")
-        shard = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
         wait = self.interval
         while not self._halt.is_set():
             try:
-                records = self._fetch(streams, shard)
+                records = self._fetch()
             except Exception:
                 self.errors += 1
-                self._iterator = None
                 self._halt.wait(0.2)
                 continue
             if not records:
@@ -589,43 +629,39 @@ class StreamPoller(threading.Thread):
                 continue
             wait = self.interval
             self._idle.clear()
-            self._deliver(lam, records)
+            self._deliver(records)
 
-    def _fetch(self, streams: Any, shard: str) -> list[dict[str, Any]]:
-        iterator = self._iterator
-        if iterator is None:
-            kwargs: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard}
-            if self._at:
-                kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=self._at)
-            elif self._after:
-                kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self._after)
-            else:
-                kwargs.update(ShardIteratorType="TRIM_HORIZON")
-            iterator = streams.get_shard_iterator(**kwargs)["ShardIterator"]
-        resp = streams.get_records(ShardIterator=iterator, Limit=self.BATCH)
-        self._iterator = resp.get("NextShardIterator")
-        return list(resp["Records"])
+    def _fetch(self) -> list[dict[str, Any]]:
+        """The next batch (TRIM_HORIZON first), as the Lambda event carries it."""
+        from moto.dynamodb.models import dynamodb_backends
 
-    def _deliver(self, lam: Any, records: list[dict[str, Any]]) -> None:
+        with dynamodb.LOCK:
+            shard = dynamodb_backends[ACCOUNT][REGION].get_table(self.table_name).stream_shard
+            if shard is None:
+                return []
+            first = shard.starting_sequence_number
+            start = max(0, (self._next if self._next is not None else first) - first)
+            batch = [record.to_json() for record in shard.items[start : start + self.BATCH]]
+            records = [{**r, "dynamodb": dict(r["dynamodb"])} for r in batch]  # moto keeps the originals
         for record in records:
             record["eventSourceARN"] = self.stream_arn
-            record.setdefault("awsRegion", REGION)
             data = record["dynamodb"]
-            if "ApproximateCreationDateTime" in data and not isinstance(
-                data["ApproximateCreationDateTime"], int | float
-            ):
-                data["ApproximateCreationDateTime"] = data["ApproximateCreationDateTime"].timestamp()
-        resp = lam.invoke(FunctionName=self.function_name, Payload=json.dumps({"Records": records}, default=str))
-        body = json.loads(resp["Payload"].read() or b"{}")
+            created = data.get("ApproximateCreationDateTime")
+            if created is not None and not isinstance(created, int | float):
+                data["ApproximateCreationDateTime"] = created.timestamp()
+        return records
+
+    def _deliver(self, records: list[dict[str, Any]]) -> None:
+        PRIORITY.step()
+        body, errored = invoke_function(self.function_name, {"Records": records})
         failures = body.get("batchItemFailures") if isinstance(body, dict) else None
-        if resp.get("FunctionError") or failures:
+        if errored or failures:
             self.errors += 1
-            self._iterator = None  # rewind: read again from the first failed record
-            self._at = failures[0]["itemIdentifier"] if failures else records[0]["dynamodb"]["SequenceNumber"]
+            # retry from the first failed record (all of the batch when the function itself failed)
+            self._next = int(failures[0]["itemIdentifier"] if failures else records[0]["dynamodb"]["SequenceNumber"])
             self._halt.wait(0.2)
             return
-        self._at = None
-        self._after = records[-1]["dynamodb"]["SequenceNumber"]
+        self._next = int(records[-1]["dynamodb"]["SequenceNumber"]) + 1
         self.delivered += len(records)
 
     def drain(self, timeout: float) -> None:

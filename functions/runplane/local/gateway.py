@@ -71,14 +71,3 @@ def authorize(event: dict[str, Any], invoke: Invoke, authorizer_function: str) -
         return {**UNAUTHORIZED, "statusCode": 403, "body": json.dumps({"message": "Forbidden"})}
     ctx["authorizer"] = {**(payload.get("context") or {}), "principalId": payload.get("principalId")}
     return None
-
-
-def lambda_invoker(lambda_client: Any) -> Invoke:
-    """An :data:`Invoke` over a boto3 Lambda client (the emulator's Lambda service)."""
-
-    def invoke(function_name: str, event: dict[str, Any]) -> tuple[Any, bool]:
-        resp = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event))
-        payload = json.loads(resp["Payload"].read() or b"null")
-        return payload, bool(resp.get("FunctionError"))
-
-    return invoke

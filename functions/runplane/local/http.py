@@ -10,15 +10,14 @@ import time
 import uuid
 from typing import Any
 
-import boto3
 from werkzeug.exceptions import BadRequest, ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from .. import resources
 from .acp_gateway import StreamingAcpFunction, is_acp_path
-from .emulator import ACCOUNT, REGION, LocalNames, invoke_config
-from .gateway import authorize, lambda_invoker
+from .emulator import ACCOUNT, LocalNames, invoke_function
+from .gateway import authorize
+from .priority import PRIORITY
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 READ_TIMEOUT = 10.0  # seconds a client may pause while sending a request (then 400, not a hang)
@@ -116,29 +115,30 @@ def to_proxy_event(request: Request, raw: bytes | None = None) -> dict[str, Any]
 
 class ApiGatewayAdapter:
     def __init__(self, function_name: str, authorizer_function: str = LocalNames().function("authorizer")) -> None:
+        # API Gateway invokes the authorizer and the integration from inside AWS: here, straight
+        # into an execution environment (no Lambda API call over HTTP, so no SDK retry either).
         self.function_name = function_name
         self.authorizer_function = authorizer_function
-        # No SDK retry of an invoke (it would run the API twice: a second run) and no read timeout
-        # before the function's own.
-        timeout = resources.FUNCTIONS["api"].timeout_seconds
-        self._lambda = boto3.client("lambda", region_name=REGION, config=invoke_config(timeout))
         self._acp: StreamingAcpFunction | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with PRIORITY.request():  # served before background work (priority.py)
+            return self._serve(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         try:
             event = to_proxy_event(request, read_body(request))
         except BodyError as exc:
             return exc.response()(environ, start_response)
-        denied = authorize(event, lambda_invoker(self._lambda), self.authorizer_function)
+        denied = authorize(event, invoke_function, self.authorizer_function)
         if denied is not None:
             return self._respond(denied, environ, start_response)
         if is_acp_path(request.path):  # ACP: API Gateway's response-streaming integration (acp_gateway.py)
             self._acp = self._acp or StreamingAcpFunction()
             return self._acp.respond(event)(environ, start_response)
-        result = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event))
-        payload = json.loads(result["Payload"].read() or b"{}")
-        if result.get("FunctionError") or "statusCode" not in payload:
+        payload, errored = invoke_function(self.function_name, event)
+        if errored or not isinstance(payload, dict) or "statusCode" not in payload:
             response = Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
             return response(environ, start_response)
         return self._respond(payload, environ, start_response)

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 
 from .. import resources
+from .priority import PRIORITY
+
+# (function name, event) -> (payload, errored): how the poller invokes the function.
+Invoke = Callable[[str, dict[str, Any]], tuple[Any, bool]]
 
 
 def notify_queue_names(prefix: str) -> tuple[str, str]:
@@ -32,10 +37,15 @@ def provision_notify_queues(sqs: Any, prefix: str) -> tuple[str, str]:
 
 
 class QueuePoller(threading.Thread):
-    def __init__(self, queue_url: str, function_name: str, region: str, interval: float) -> None:
+    IDLE_MAX = 0.25  # an idle queue is polled less and less often, down to 4 times a second
+
+    def __init__(
+        self, queue_url: str, function_name: str, region: str, interval: float, invoke: Invoke
+    ) -> None:
         super().__init__(name="runplane-notify-poller", daemon=True)
         self.queue_url = queue_url
         self.function_name = function_name
+        self.invoke = invoke
         self.region = region
         self.interval = interval
         self._halt = threading.Event()
@@ -44,8 +54,8 @@ class QueuePoller(threading.Thread):
 
     def run(self) -> None:
         sqs = boto3.client("sqs", region_name=self.region)
-        lam = boto3.client("lambda", region_name=self.region)
         arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        wait = self.interval
         while not self._halt.is_set():
             try:
                 messages = sqs.receive_message(
@@ -60,16 +70,18 @@ class QueuePoller(threading.Thread):
                 continue
             if not messages:
                 self._idle.set()
-                self._halt.wait(self.interval)
+                self._halt.wait(wait)
+                wait = min(self.IDLE_MAX, wait * 1.5)
                 continue
+            wait = self.interval
             self._idle.clear()
             try:
-                self._deliver(sqs, lam, arn, messages)
+                self._deliver(sqs, arn, messages)
             except Exception:
                 self.errors += 1
                 self._halt.wait(0.2)
 
-    def _deliver(self, sqs: Any, lam: Any, arn: str, messages: list[dict[str, Any]]) -> None:
+    def _deliver(self, sqs: Any, arn: str, messages: list[dict[str, Any]]) -> None:
         records = [
             {
                 "messageId": m["MessageId"],
@@ -84,12 +96,12 @@ class QueuePoller(threading.Thread):
             }
             for m in messages
         ]
-        resp = lam.invoke(FunctionName=self.function_name, Payload=json.dumps({"Records": records}))
-        body = json.loads(resp["Payload"].read() or b"{}")
-        if resp.get("FunctionError"):
+        PRIORITY.step()
+        body, errored = self.invoke(self.function_name, {"Records": records})
+        if errored:
             self.errors += 1
             return  # every message comes back after its visibility timeout, as on AWS
-        failed = {f["itemIdentifier"] for f in (body.get("batchItemFailures") or [])}
+        failed = {f["itemIdentifier"] for f in ((body or {}).get("batchItemFailures") or [])}
         for m in messages:
             if m["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
