@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 
 from runplane.handlers import acp as acp_handler
 from runplane.handlers import wiring
-from runplane.local.emulator import _Context
-from runplane.local.gateway import authorize, lambda_invoker
+from runplane.local.emulator import _Context, invoke_function
+from runplane.local.gateway import authorize
 from runplane.local.http import proxy_event
 from runplane.logic.run_configs import RunConfigBody
 from tests.conftest import emulator_settings
@@ -98,8 +98,7 @@ def _acp(harness: Harness, key: str, method: str, path: str, body: Any = None) -
         headers={"authorization": [key]},
         stage="test",
     )
-    invoke = lambda_invoker(harness.emulator.client("lambda"))
-    refused = authorize(event, invoke, harness.emulator.names.function("authorizer"))
+    refused = authorize(event, invoke_function, harness.emulator.names.function("authorizer"))
     assert refused is None, refused
     return acp_handler.handler(event, _Context("runplane-acp", 512, 900))
 

@@ -575,12 +575,12 @@ class Sweeper(threading.Thread):
         self.invocations = 0
 
     def run(self) -> None:
-        lam = boto3.client("lambda", region_name=REGION, config=invoke_config(60))
         while not self._halt.wait(self.interval):
+            PRIORITY.step()  # a background step: API requests go first
             try:
-                lam.invoke(FunctionName=self.function_name, Payload=b'{"source":"aws.scheduler"}')
+                invoke_function(self.function_name, {"source": "aws.scheduler", "detail-type": "Scheduled Event"})
                 self.invocations += 1
-            except Exception:  # the emulator is stopping, or the function failed: the next tick
+            except Exception:  # the emulator is stopping: the next tick (a handler error is its answer)
                 continue
 
     def stop(self) -> None:
