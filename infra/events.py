@@ -3,9 +3,12 @@ the runs table's stream -> the ``stream`` function -> PutEvents on the bus."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_stepfunctions as sfn
@@ -52,7 +55,8 @@ class Outbox(Construct):
     Records are handled in order and the function reports the first one it could not publish
     (ReportBatchItemFailures), so Lambda retries from there; a failing batch is bisected to isolate a
     bad record; after the retries the batch's stream coordinates land in an SQS dead-letter queue.
-    The function also starts a run's execution when the API died between its write and its start.
+    The function also starts a run's execution when the API died between its write and its start,
+    and admits waiting runs when a run gives its concurrency slot back.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class Outbox(Construct):
         bus: events.IEventBus,
         state_machine: sfn.IStateMachine,
         defaults: FunctionDefaults,
+        admission_grant: Callable[[iam.IGrantable], None] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = runplane_function(
@@ -87,3 +92,6 @@ class Outbox(Construct):
         )
         bus.grant_put_events_to(self.function)
         state_machine.grant_start_execution(self.function)
+        # A run that gave its concurrency slot back → admit waiting runs (logic/admission.py).
+        if admission_grant is not None:
+            admission_grant(self.function)

@@ -24,8 +24,14 @@ FUNCTIONS = (
     "AgentLoop/ReconcileFunction",
     "Outbox/Function",
     "Notifications/Function",
+    "Admission/SweepFunction",
 )
-DEAD_LETTER_QUEUES = ("Outbox/DeadLetterQueue", "AgentLoop/ReconcileDeadLetterQueue", "Notifications/DeadLetterQueue")
+DEAD_LETTER_QUEUES = (
+    "Outbox/DeadLetterQueue",
+    "AgentLoop/ReconcileDeadLetterQueue",
+    "Notifications/DeadLetterQueue",
+    "Admission/SweepDeadLetterQueue",
+)
 # Why a function has no Lambda-level DLQ (DeadLetterConfig applies to asynchronous invocations only).
 NO_FUNCTION_DLQ = {
     "Api/Function": "invoked synchronously by API Gateway; a failure is the HTTP answer",
@@ -39,6 +45,8 @@ NO_FUNCTION_DLQ = {
     "Outbox DeadLetterQueue",
     "Notifications/Function": "an SQS consumer: the notify queue's redrive policy moves failed messages to "
     "Notifications/DeadLetterQueue",
+    "Admission/SweepFunction": "invoked by its schedule: async failures go to Admission/SweepDeadLetterQueue "
+    "through an on-failure destination (EventInvokeConfig), which this rule does not read",
 }
 
 
@@ -136,7 +144,8 @@ def apply(app: Construct, stack: Stack) -> None:
             stack,
             _role_policy(fn),
             f"{AWS}IAM5[Resource::{index}]",
-            "queries of the runs table's GSI1 (run listing); CDK's table grants cover the table's indexes",
+            "queries of the runs table's GSI1 (run listing) and Waiting index (runs waiting for a "
+            "concurrency slot); CDK's table grants cover the table's indexes",
         )
     for path in ("Api/Function", "AgentLoop/StepFunction", "Tools/StepFunction"):
         _ack(
@@ -286,12 +295,13 @@ def cfn_lint_exceptions(stack: Stack) -> None:
                     "the dead-letter path"
                 },
             )
-    for child in _at(stack, "AgentLoop/ExecutionEnded").node.find_all():
-        if "AllowEventRule" in child.node.id:
-            _lint_metadata(
-                child,
-                {
-                    "ES1007": "the reconcile function has an EventInvokeConfig (on-failure destination: its "
-                    "dead-letter queue) for $LATEST; the rule does not match it to this permission"
-                },
-            )
+    for rule, what in (("AgentLoop/ExecutionEnded", "reconcile"), ("Admission/Schedule", "admission sweep")):
+        for child in _at(stack, rule).node.find_all():
+            if "AllowEventRule" in child.node.id:
+                _lint_metadata(
+                    child,
+                    {
+                        "ES1007": f"the {what} function has an EventInvokeConfig (on-failure destination: its "
+                        "dead-letter queue) for $LATEST; the rule does not match it to this permission"
+                    },
+                )

@@ -20,6 +20,16 @@ Options (stack props, else CDK context, e.g. ``cdk deploy -c modelProvider=anthr
 - ``apiGatewayCloudWatchRole``: set API Gateway's account-level CloudWatch role (default false: it is
   an account-wide setting that would be overwritten for every API in the region). Access logging
   needs that role once per account and region; docs/deploy.md says how to set it.
+- ``runplaneMaxRunning``: at most this many runs running (or paused) at once in the deployment
+  (default 100; 0 = no cap). Runs over it wait in ``pending`` and start in order.
+- ``runplaneMaxRunningPerCluster``: the same per cluster (default 0 = only the deployment's cap).
+- ``runplaneRateLimit`` / ``runplaneRateBurst``: each API key may average this many requests per
+  second and send up to the burst at once (default 50 and 100; ``runplaneRateLimit=0`` = off);
+  over it → 429 with ``retry-after``.
+- ``runplaneAgentStepReservedConcurrency``: reserved concurrency for the agent-step function (the
+  model's caller), off by default: reserving takes from the account's unreserved pool, and Lambda
+  refuses a reservation that leaves less than 100 unreserved (new accounts often have a limit of
+  10 in all). Set it to keep model calls from starving other functions, or the other way round.
 
 The stack is environment-agnostic (no account or region lookups): it synthesizes offline.
 """
@@ -30,10 +40,13 @@ import json
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as lambda_destinations
 from constructs import Construct
 
 from .acp import AcpApi
+from .admission import AdmissionSweep
 from .agent_loop import AgentLoop
 from .api import Api
 from .bundling import lambda_code
@@ -54,6 +67,24 @@ def _json_object(value: Any, name: str) -> dict[str, str] | None:
     if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
         raise ValueError(f"{name} must be a JSON object of strings; got {value!r}")
     return {str(k): v for k, v in parsed.items()}
+
+
+DEFAULT_MAX_RUNNING = 100
+DEFAULT_MAX_RUNNING_PER_CLUSTER = 0
+DEFAULT_RATE_LIMIT = 50
+DEFAULT_RATE_BURST = 100
+
+
+def _number(value: Any, name: str, default: float, *, integer: bool = True) -> float:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a {'whole ' if integer else ''}number >= 0; got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0; got {value!r}")
+    return number
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -92,6 +123,12 @@ class RunplaneStack(Stack):
         )
 
         retention_days = int(ctx("retentionDays") or DEFAULT_RETENTION_DAYS)
+        max_running = int(_number(ctx("runplaneMaxRunning"), "runplaneMaxRunning", DEFAULT_MAX_RUNNING))
+        per_cluster = ctx("runplaneMaxRunningPerCluster")
+        max_per_cluster = int(_number(per_cluster, "runplaneMaxRunningPerCluster", DEFAULT_MAX_RUNNING_PER_CLUSTER))
+        rate_limit = _number(ctx("runplaneRateLimit"), "runplaneRateLimit", DEFAULT_RATE_LIMIT, integer=False)
+        rate_burst = int(_number(ctx("runplaneRateBurst"), "runplaneRateBurst", DEFAULT_RATE_BURST)) or 1
+        step_concurrency = ctx("runplaneAgentStepReservedConcurrency")
         storage = Storage(self, "Storage", retention_days=retention_days)
         events = Events(self, "Events", bus_name=bus_name)
         model = ModelAccess(
@@ -108,6 +145,11 @@ class RunplaneStack(Stack):
             "RUNPLANE_TOOL_LAMBDA_PREFIX": tool_prefix,
             "RUNPLANE_JOB_QUEUE_PREFIX": job_queues.prefix,
             "RUNPLANE_RETENTION_DAYS": str(retention_days),
+            "RUNPLANE_MAX_RUNNING": str(max_running),
+            "RUNPLANE_MAX_RUNNING_PER_CLUSTER": str(max_per_cluster),
+            "RUNPLANE_RATE_LIMIT_PER_SECOND": f"{rate_limit:g}",
+            "RUNPLANE_RATE_LIMIT_BURST": str(rate_burst),
+            "RUNPLANE_LIMITS_TABLE_NAME": storage.limits.table_name,
         }
         if bedrock_ids:
             environment["RUNPLANE_BEDROCK_MODEL_IDS"] = json.dumps(bedrock_ids, separators=(",", ":"))
@@ -148,6 +190,19 @@ class RunplaneStack(Stack):
             rest_api=api.rest_api,
             authorizer=api.authorizer,
         )
+        if step_concurrency not in (None, ""):
+            reserved = int(_number(step_concurrency, "runplaneAgentStepReservedConcurrency", 0))
+            step = loop.step_function.node.default_child
+            assert isinstance(step, lambda_.CfnFunction)
+            step.reserved_concurrent_executions = reserved
+        # Every authenticated request counts against its key (one conditional UpdateItem).
+        for fn in (api.function, acp.function):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[storage.limits.table_arn])
+            )
+        admission = AdmissionSweep(
+            self, "Admission", defaults=defaults, storage=storage, state_machine=loop.state_machine
+        )
         outbox = Outbox(
             self,
             "Outbox",
@@ -155,6 +210,7 @@ class RunplaneStack(Stack):
             bus=events.bus,
             state_machine=loop.state_machine,
             defaults=defaults,
+            admission_grant=storage.grant_admission,
         )
         notifications = Notifications(
             self,
@@ -183,6 +239,7 @@ class RunplaneStack(Stack):
                 "Reconcile": loop.reconcile_function,
                 "Outbox": outbox.function,
                 "Notify": notifications.function,
+                "AdmissionSweep": admission.function,
             },
             state_machine=loop.state_machine,
             rest_api=api.rest_api,
@@ -190,6 +247,7 @@ class RunplaneStack(Stack):
                 "Outbox": outbox.dead_letter_queue,
                 "Reconcile": loop.reconcile_dead_letter_queue,
                 "Notifications": notifications.dead_letter_queue,
+                "Admission": admission.dead_letter_queue,
             },
             alarm_email=ctx("alarmEmail") or None,
         )
@@ -199,6 +257,7 @@ class RunplaneStack(Stack):
         self.model_provider = provider
         self.storage, self.events, self.tools, self.agent_loop = storage, events, tools, loop
         self.api, self.acp, self.outbox, self.notifications = api, acp, outbox, notifications
+        self.admission = admission
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the runplane API (stage included)")
         CfnOutput(self, "EventBusName", value=events.bus.event_bus_name, description="Run status events bus")

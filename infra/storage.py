@@ -1,10 +1,12 @@
-"""Storage: the runs table (runs, messages, clusters; its stream is the event outbox) and the blob
-bucket (message bodies too large for a DynamoDB item). Mirrors ``runplane.local.emulator``."""
+"""Storage: the runs table (runs, messages, clusters; its stream is the event outbox), the blob
+bucket (message bodies too large for a DynamoDB item) and the limits table (the per-key rate
+limit's counters). Mirrors ``runplane.local.emulator``."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -19,6 +21,16 @@ RUN_OBJECT_PREFIX = "runs/"
 
 
 class Storage(Construct):
+    def grant_admission(self, grantee: iam.IGrantable) -> None:
+        """What admitting waiting runs needs (logic/admission.py): read runs and slot counters, query
+        the Waiting index, and the transactions (UpdateItem on the run and the counters)."""
+        waiting = resources.TABLE_WAITING_GSI[0]
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            resource_arns=[self.table.table_arn, f"{self.table.table_arn}/index/{waiting}"],
+        )
+
     def __init__(self, scope: Construct, construct_id: str, *, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         super().__init__(scope, construct_id)
         self.retention_days = retention_days
@@ -45,6 +57,26 @@ class Storage(Construct):
             partition_key=dynamodb.Attribute(name=gsi_pk, type=string),
             sort_key=dynamodb.Attribute(name=gsi_sk, type=string),
             projection_type=dynamodb.ProjectionType.ALL,
+        )
+        # Runs waiting for a concurrency slot (sparse: only they carry the keys), oldest first.
+        waiting, wait_pk, wait_sk = resources.TABLE_WAITING_GSI
+        self.table.add_global_secondary_index(
+            index_name=waiting,
+            partition_key=dynamodb.Attribute(name=wait_pk, type=string),
+            sort_key=dynamodb.Attribute(name=wait_sk, type=string),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
+        # The per-key rate limit's request counters: short-lived items (TTL), no stream, nothing to keep.
+        self.limits = dynamodb.Table(
+            self,
+            "Limits",
+            partition_key=dynamodb.Attribute(name=resources.LIMITS_PARTITION_KEY, type=string),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=resources.LIMITS_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
         )
         self.bucket = s3.Bucket(
             self,

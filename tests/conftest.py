@@ -18,6 +18,10 @@ def emulator_settings(**overrides: str) -> dict[str, str]:
     env = {
         "RUNPLANE_MODEL_PROVIDER": "scripted",
         "RUNPLANE_MAX_TURNS": "8",
+        # The suite's tests poll hard with one key: a high per-key rate limit (still counted per
+        # request; tests/integration/test_rate_limit.py runs with a low one).
+        "RUNPLANE_RATE_LIMIT_PER_SECOND": "100000",
+        "RUNPLANE_RATE_LIMIT_BURST": "1000000",
     }
     env.update(overrides)
     return env

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from . import resources
-from .errors import NotFound, RunplaneError
+from .errors import NotFound, RateLimited, RunplaneError
 
 KeyKind = Literal["cluster", "consumer", "machine", "admin"]
 KEY_KINDS: tuple[KeyKind, ...] = ("cluster", "consumer", "machine", "admin")
@@ -114,3 +114,12 @@ def require(principal: Principal | None, cluster_id: str | None, capability: Cap
 def check(event: dict[str, Any], cluster_id: str | None, capability: Capability) -> Principal:
     """:func:`require` for the principal the authorizer attached to ``event`` (a route's first line)."""
     return require(principal_of(event), cluster_id, capability)
+
+
+def too_many_requests(exc: RateLimited) -> tuple[dict[str, str], dict[str, Any]]:
+    """The headers and body of the 429 for a key over its rate limit (logic/ratelimit.py)."""
+    problem = f"over this key's rate limit; retry after {exc.retry_after} s"
+    return (
+        {"Content-Type": "application/json", "retry-after": str(exc.retry_after)},
+        {"message": str(exc), "errors": [{"field": "authorization", "problem": problem}]},
+    )

@@ -17,6 +17,21 @@ from typing import Any
 from . import cli_tools
 
 
+def _limits_note() -> str:
+    from .config import settings
+
+    cfg = settings()
+    caps = [f"{cfg.max_running} running" if cfg.max_running else "no cap on running runs"]
+    if cfg.max_running_per_cluster:
+        caps.append(f"{cfg.max_running_per_cluster} per cluster")
+    rate = (
+        f"{cfg.rate_limit_per_second:g} requests/s per key (bursts of {cfg.rate_limit_burst})"
+        if cfg.rate_limit_per_second
+        else "no rate limit"
+    )
+    return f"{', '.join(caps)}; {rate}    (--max-running, --max-running-per-cluster, --rate-limit, --rate-burst)"
+
+
 def _local(args: argparse.Namespace) -> int:
     import logging
 
@@ -40,6 +55,16 @@ def _local(args: argparse.Namespace) -> int:
     origins += args.tool_origin or []
     if origins:
         local_env["RUNPLANE_LOOPBACK_HTTP_ORIGINS"] = ",".join(origins)
+    # Concurrency caps and the per-key rate limit: the flags, else the same RUNPLANE_* variables.
+    for flag, name in (
+        ("max_running", "RUNPLANE_MAX_RUNNING"),
+        ("max_running_per_cluster", "RUNPLANE_MAX_RUNNING_PER_CLUSTER"),
+        ("rate_limit", "RUNPLANE_RATE_LIMIT_PER_SECOND"),
+        ("rate_burst", "RUNPLANE_RATE_LIMIT_BURST"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            local_env[name] = f"{value:g}" if isinstance(value, float) else str(value)
     data_dir = _data_dir(args)
     emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env, data_dir=data_dir).start()
     try:
@@ -71,6 +96,7 @@ def _local(args: argparse.Namespace) -> int:
         "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)\n"
         f"  event bus       {emulator.names.bus}    state machine {emulator.state_machine_arn}\n"
         f"  model provider  {provider_note}\n"
+        f"  limits          {_limits_note()}\n"
         f"  data            {_data_note(data_dir, emulator)}\n"
         "  stop            Ctrl-C",
         flush=True,
@@ -243,6 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="http://127.0.0.1:PORT",
         help="a plain-http tool server that http functions may call (repeatable; also RUNPLANE_LOOPBACK_HTTP_ORIGINS)",
     )
+    local.add_argument(
+        "--max-running", type=int, metavar="N", help="at most N runs running at once (default 0: no cap)"
+    )
+    local.add_argument(
+        "--max-running-per-cluster", type=int, metavar="N", help="at most N running at once per cluster (default 0)"
+    )
+    local.add_argument(
+        "--rate-limit", type=float, metavar="R", help="requests per second per API key (default 50; 0 = off)"
+    )
+    local.add_argument("--rate-burst", type=int, metavar="B", help="requests a key may send at once (default 100)")
     local.add_argument("--verbose", action="store_true", help="print handler logs and HTTP access lines")
     local.add_argument("--data-dir", default=".runplane", help="where local mode keeps its state (default ./.runplane)")
     local.add_argument("--fresh", action="store_true", help="delete the data directory first: start empty")

@@ -66,6 +66,18 @@ class Settings(BaseModel):
     notify_backoff_seconds: int = Field(default=5, ge=0, le=900)
     notify_max_backoff_seconds: int = Field(default=900, ge=0, le=43_200)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
+    # Bounded concurrency in front of the model quota (logic/admission.py): at most this many runs
+    # hold a slot (running or paused) at once in the whole deployment, and in any one cluster.
+    # 0 = no cap (unset: local mode's default; the CDK stack sets 100, see infra/stack.py).
+    # Runs over a cap wait in ``pending`` and start oldest first.
+    max_running: int = Field(default=0, ge=0)
+    max_running_per_cluster: int = Field(default=0, ge=0)
+    # Per-key rate limit (logic/ratelimit.py): a key may send ``rate_limit_burst`` requests in any
+    # window of ``rate_limit_burst / rate_limit_per_second`` seconds (fixed windows); over it → 429
+    # with retry-after. 0 = off. The counters live in their own table (``limits_table_name``).
+    rate_limit_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    limits_table_name: str = "runplane-limits"
 
     @field_validator("loopback_http_origins", "own_origins", mode="before")
     @classmethod

@@ -25,6 +25,22 @@ class ConcurrentUpdate(RunplaneError):
     """A conditional write lost a race; the caller re-reads and decides again."""
 
 
+class SlotsFull(RunplaneError):
+    """A concurrency cap is reached: the run waits (``counter`` names the full one)."""
+
+    def __init__(self, counter: str) -> None:
+        super().__init__(f"the concurrency cap '{counter}' is reached")
+        self.counter = counter
+
+
+class RateLimited(RunplaneError):
+    """A key over its request rate (HTTP 429); ``retry_after`` in whole seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class TooLarge(InvalidRequest):
     """A request over a size limit (HTTP 413)."""
 

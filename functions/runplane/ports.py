@@ -16,9 +16,12 @@ class RunStore(Protocol):
     def put_cluster(self, cluster: Cluster) -> bool:
         """Create the cluster; False when it already exists."""
 
-    def create_run(self, run: Run, first_message: Message | None, history: Sequence[Message] = ()) -> Run | None:
+    def create_run(
+        self, run: Run, first_message: Message | None, history: Sequence[Message] = (), *, queued: bool = False
+    ) -> Run | None:
         """Store a new run (one conditional write), then its earlier ``history`` messages and its first
-        message (idempotently); the existing run if the id is taken."""
+        message (idempotently); the existing run if the id is taken. ``queued``: it waits for a
+        concurrency slot (logic/admission.py)."""
 
     def get_run(self, cluster_id: str, run_id: str) -> Run | None: ...
 
@@ -60,9 +63,25 @@ class RunStore(Protocol):
 
     def get_call_blob(self, cluster_id: str, run_id: str, blob_id: str) -> tuple[dict[str, Any], bytes] | None: ...
 
-    def transition(self, run: Run, target: RunStatus, **fields: Any) -> Run:
+    def transition(
+        self,
+        run: Run,
+        target: RunStatus,
+        *,
+        acquire: Sequence[tuple[str, int]] = (),
+        queue: bool = False,
+        **fields: Any,
+    ) -> Run:
         """Commit a status change (checked against the status graph) if nobody changed the run since
-        ``run`` was read; raise ConcurrentUpdate otherwise."""
+        ``run`` was read; raise ConcurrentUpdate otherwise. ``acquire``: (counter, cap) slots taken
+        in the same transaction (SlotsFull when one is at its cap); a run's slots are given back in
+        the transaction that ends it. ``queue``: into ``pending``, waiting for a slot."""
+
+    def slots_in_use(self, counter: str) -> int:
+        """How many runs hold a slot of the counter (consistent)."""
+
+    def waiting_runs(self, limit: int, after: str | None = None) -> tuple[list[tuple[str, str, str]], str | None]:
+        """Runs waiting for a slot, oldest first: ([(queue key, cluster id, run id)], next ``after``)."""
 
     def messages(self, run: Run) -> list[Message]: ...
 

@@ -13,6 +13,14 @@ ASL_PATH = REPO_ROOT / "statemachines" / "agent_loop.asl.json"
 TABLE_PARTITION_KEY = "PK"
 TABLE_SORT_KEY = "SK"
 TABLE_GSI = ("GSI1", "GSI1PK", "GSI1SK")
+# Runs waiting for a concurrency slot (sparse: only waiting runs carry these keys), oldest first.
+TABLE_WAITING_GSI = ("Waiting", "WaitPK", "WaitSK")
+# The per-key request counters of the rate limit: their own table (no stream, items expire by TTL).
+LIMITS_PARTITION_KEY = "PK"
+LIMITS_TTL_ATTRIBUTE = "expiresAt"
+# The admission sweep: waiting runs are admitted when a slot frees (the outbox triggers it); this
+# periodic sweep catches what a lost trigger missed.
+ADMISSION_SWEEP_MINUTES = 1
 TABLE_STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 
 EVENT_SOURCE = "runplane"
@@ -73,6 +81,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "stream",
             "runplane.handlers.stream.handler",
             "runplane outbox: runs table stream -> EventBridge",
+            60,
+            256,
+        ),
+        FunctionSpec(
+            "admission",
+            "runplane.handlers.admission.handler",
+            "runplane: starts runs waiting for a concurrency slot (periodic sweep)",
             60,
             256,
         ),

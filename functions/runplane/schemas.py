@@ -267,6 +267,9 @@ class Run(BaseModel):
     history: list[dict[str, Any]] = Field(default_factory=list)
     # A finished run's expiry (epoch seconds, the table's TTL attribute); None while it is open.
     expires_at: int | None = None
+    # The concurrency slots (counter ids) the run holds while admitted, and when it was last admitted.
+    slots: list[str] = Field(default_factory=list)
+    admitted_at: str | None = None
 
     @property
     def execution_name(self) -> str:

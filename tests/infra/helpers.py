@@ -54,6 +54,13 @@ def only(tpl: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def runs_table(tpl: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The runs table (the stack's other table holds the rate limit's counters)."""
+    found = [(k, r) for k, r in resources_of(tpl, "AWS::DynamoDB::Table").items() if k.startswith("StorageRuns")]
+    assert len(found) == 1, f"expected one runs table, found {[k for k, _ in found]}"
+    return found[0]
+
+
 def function_id(tpl: dict[str, Any], handler: str) -> str:
     ids = [k for k, r in resources_of(tpl, "AWS::Lambda::Function").items() if r["Properties"]["Handler"] == handler]
     assert len(ids) == 1, f"expected one function with handler {handler}, found {ids}"

@@ -19,6 +19,7 @@ from tests.infra.helpers import (
     resources_of,
     role_of_function,
     role_statements,
+    runs_table,
     synth,
 )
 
@@ -80,7 +81,7 @@ def test_notifications_go_through_a_fifo_queue_with_a_dead_letter_queue(
 
 # -- data lifecycle --------------------------------------------------------------------------------
 def test_ttl_retention_lifecycle_rule_and_deletion_protection(tpl: dict[str, Any]) -> None:
-    _, table = only(tpl, "AWS::DynamoDB::Table")
+    _, table = runs_table(tpl)
     assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert table["Properties"]["DeletionProtectionEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
@@ -110,15 +111,23 @@ def test_the_account_cloudwatch_role_is_left_alone_by_default(template: Template
 
 # -- failure paths: every asynchronous path ends in a queue, and every queue alarms ---------------
 def test_every_async_path_has_an_on_failure_destination(tpl: dict[str, Any]) -> None:
-    reconcile = function_id(tpl, resources.FUNCTIONS["reconcile"].handler)
-    (config,) = resources_of(tpl, "AWS::Lambda::EventInvokeConfig").values()
-    assert config["Properties"]["FunctionName"] == {"Ref": reconcile}
-    dlq_id, _ = _queue(tpl, "AgentLoopReconcileDeadLetterQueue")
-    assert config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
-    # the EventBridge target of the reconcile function has the same DLQ
-    (rule,) = [r for r in resources_of(tpl, "AWS::Events::Rule").values() if "aws.states" in str(r)]
-    (target,) = rule["Properties"]["Targets"]
-    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    configs = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]
+        for c in resources_of(tpl, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    # the asynchronously invoked functions: reconcile (execution events) and the admission sweep (schedule)
+    for key, dlq_prefix, rule_marker in (
+        ("reconcile", "AgentLoopReconcileDeadLetterQueue", "aws.states"),
+        ("admission", "AdmissionSweepDeadLetterQueue", "rate("),
+    ):
+        config = configs.pop(function_id(tpl, resources.FUNCTIONS[key].handler))
+        dlq_id, _ = _queue(tpl, dlq_prefix)
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+        # the EventBridge target of the function has the same DLQ
+        (rule,) = [r for r in resources_of(tpl, "AWS::Events::Rule").values() if rule_marker in str(r)]
+        (target,) = rule["Properties"]["Targets"]
+        assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    assert configs == {}
     # stream and SQS event sources: a destination or a redrive policy each
     for mapping in resources_of(tpl, "AWS::Lambda::EventSourceMapping").values():
         props = mapping["Properties"]
@@ -160,8 +169,8 @@ def test_alarms_and_their_metrics(tpl: dict[str, Any]) -> None:
     )
     queues = resources_of(tpl, "AWS::SQS::Queue")
     dead_letter_queues = [k for k in queues if "DeadLetterQueue" in k]
-    assert len(dead_letter_queues) == 3
-    for key in ("Outbox", "Reconcile", "Notifications"):
+    assert len(dead_letter_queues) == 4
+    for key in ("Outbox", "Reconcile", "Notifications", "Admission"):
         props = find(f"{key}DeadLetters")
         assert props["MetricName"] == "ApproximateNumberOfMessagesVisible" and props["Threshold"] == 0
     watched = {
@@ -239,6 +248,99 @@ def test_alarm_email_waf_and_log_level_by_context(template: Template) -> None:
     assert "AWSManagedRulesCommonRuleSet" in groups and "AWSManagedRulesKnownBadInputsRuleSet" in groups
     _, association = only(tpl, "AWS::WAFv2::WebACLAssociation")
     assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+
+
+# -- bounded concurrency and per-key rate limits -----------------------------------------------------
+ADMISSION = resources.FUNCTIONS["admission"].handler
+AGENT_STEP = resources.FUNCTIONS["agent_step"].handler
+CAP_SETTINGS = (
+    "RUNPLANE_MAX_RUNNING",
+    "RUNPLANE_MAX_RUNNING_PER_CLUSTER",
+    "RUNPLANE_RATE_LIMIT_PER_SECOND",
+    "RUNPLANE_RATE_LIMIT_BURST",
+    "RUNPLANE_LIMITS_TABLE_NAME",
+)
+
+
+def test_caps_and_rate_limits_reach_every_function_with_their_defaults(tpl: dict[str, Any]) -> None:
+    limits_id = next(k for k in resources_of(tpl, "AWS::DynamoDB::Table") if k.startswith("StorageLimits"))
+    for fn in resources_of(tpl, "AWS::Lambda::Function").values():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert {k: env[k] for k in CAP_SETTINGS} == {
+            "RUNPLANE_MAX_RUNNING": "100",
+            "RUNPLANE_MAX_RUNNING_PER_CLUSTER": "0",
+            "RUNPLANE_RATE_LIMIT_PER_SECOND": "50",
+            "RUNPLANE_RATE_LIMIT_BURST": "100",
+            "RUNPLANE_LIMITS_TABLE_NAME": {"Ref": limits_id},
+        }
+    # no reserved concurrency unless asked for (new accounts have little to reserve from)
+    for fn in resources_of(tpl, "AWS::Lambda::Function").values():
+        assert "ReservedConcurrentExecutions" not in fn["Properties"]
+
+
+def test_caps_rate_limits_and_reserved_concurrency_by_context() -> None:
+    _, tpl = synth(
+        runplaneMaxRunning="7",
+        runplaneMaxRunningPerCluster="3",
+        runplaneRateLimit="0",
+        runplaneRateBurst="20",
+        runplaneAgentStepReservedConcurrency="25",
+    )
+    env = function_env(tpl, API)
+    assert (env["RUNPLANE_MAX_RUNNING"], env["RUNPLANE_MAX_RUNNING_PER_CLUSTER"]) == ("7", "3")
+    assert (env["RUNPLANE_RATE_LIMIT_PER_SECOND"], env["RUNPLANE_RATE_LIMIT_BURST"]) == ("0", "20")
+    functions = resources_of(tpl, "AWS::Lambda::Function")
+    assert functions[function_id(tpl, AGENT_STEP)]["Properties"]["ReservedConcurrentExecutions"] == 25
+    reserved = [k for k, f in functions.items() if "ReservedConcurrentExecutions" in f["Properties"]]
+    assert reserved == [function_id(tpl, AGENT_STEP)]
+    with pytest.raises(ValueError, match="runplaneMaxRunning"):
+        synth(runplaneMaxRunning="-1")
+
+
+def test_the_waiting_index_the_limits_table_and_their_grants(tpl: dict[str, Any]) -> None:
+    runs_id, runs = runs_table(tpl)
+    waiting, wait_pk, wait_sk = resources.TABLE_WAITING_GSI
+    (index,) = [i for i in runs["Properties"]["GlobalSecondaryIndexes"] if i["IndexName"] == waiting]
+    assert index["KeySchema"] == [
+        {"AttributeName": wait_pk, "KeyType": "HASH"},
+        {"AttributeName": wait_sk, "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}  # the key says who waits, since when
+    limits_id, limits = next(
+        (k, v) for k, v in resources_of(tpl, "AWS::DynamoDB::Table").items() if k.startswith("StorageLimits")
+    )
+    props = limits["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": resources.LIMITS_PARTITION_KEY, "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert "StreamSpecification" not in props and props["BillingMode"] == "PAY_PER_REQUEST"
+    # the API and ACP functions count requests: UpdateItem on the limits table, nothing else there
+    for handler in (API, resources.FUNCTIONS["acp"].handler):
+        statements = role_statements(tpl, role_of_function(tpl, handler))
+        on_limits = [s for s in statements if {"Fn::GetAtt": [limits_id, "Arn"]} in _as_list(s["Resource"])]
+        assert [s["Action"] for s in on_limits] == ["dynamodb:UpdateItem"]
+    # the outbox and the sweep admit runs: the runs table and its Waiting index, no wider
+    index_arn = {"Fn::Join": ["", [{"Fn::GetAtt": [runs_id, "Arn"]}, f"/index/{waiting}"]]}
+    for handler in (STREAM, ADMISSION):
+        statements = role_statements(tpl, role_of_function(tpl, handler))
+        assert index_arn in resources_for(statements, "dynamodb:Query")
+        assert {"Fn::GetAtt": [runs_id, "Arn"]} in resources_for(statements, "dynamodb:UpdateItem")
+
+
+def test_the_admission_sweep_runs_on_a_schedule(tpl: dict[str, Any]) -> None:
+    sweep = function_id(tpl, ADMISSION)
+    (rule,) = [r for r in resources_of(tpl, "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
+    assert rule["Properties"]["ScheduleExpression"] == f"rate({resources.ADMISSION_SWEEP_MINUTES} minute)"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [sweep, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0  # the next tick is the retry
+    statements = role_statements(tpl, role_of_function(tpl, ADMISSION))
+    assert resources_for(statements, "states:StartExecution")
+    # the outbox (a slot freed) may start the executions of the runs it admits too
+    assert resources_for(role_statements(tpl, role_of_function(tpl, STREAM)), "states:StartExecution")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 # -- gates -----------------------------------------------------------------------------------------

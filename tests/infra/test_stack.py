@@ -21,6 +21,7 @@ from tests.infra.helpers import (
     resources_of,
     role_of_function,
     role_statements,
+    runs_table,
     synth,
 )
 
@@ -56,7 +57,7 @@ def sm_id(tpl: dict[str, Any]) -> str:
 # -- storage -------------------------------------------------------------------------------------
 def test_table_keys_index_stream_and_settings(template: Template) -> None:
     gsi, gsi_pk, gsi_sk = resources.TABLE_GSI
-    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    template.resource_count_is("AWS::DynamoDB::Table", 2)  # runs, and the rate limit's counters
     template.has_resource(
         "AWS::DynamoDB::Table",
         {
@@ -76,7 +77,15 @@ def test_table_keys_index_stream_and_settings(template: Template) -> None:
                             {"AttributeName": gsi_sk, "KeyType": "RANGE"},
                         ],
                         "Projection": {"ProjectionType": "ALL"},
-                    }
+                    },
+                    {
+                        "IndexName": resources.TABLE_WAITING_GSI[0],
+                        "KeySchema": [
+                            {"AttributeName": resources.TABLE_WAITING_GSI[1], "KeyType": "HASH"},
+                            {"AttributeName": resources.TABLE_WAITING_GSI[2], "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    },
                 ],
                 "StreamSpecification": {"StreamViewType": resources.TABLE_STREAM_VIEW},
                 "BillingMode": "PAY_PER_REQUEST",
@@ -149,7 +158,7 @@ def test_log_groups_have_retention(tpl: dict[str, Any]) -> None:
 
 
 def test_function_environment(tpl: dict[str, Any]) -> None:
-    table = {"Ref": only(tpl, "AWS::DynamoDB::Table")[0]}
+    table = {"Ref": runs_table(tpl)[0]}
     bucket = {"Ref": only(tpl, "AWS::S3::Bucket")[0]}
     bus = {"Ref": only(tpl, "AWS::Events::EventBus")[0]}
     for spec in resources.FUNCTIONS.values():
@@ -228,7 +237,7 @@ def test_bus_and_archive(template: Template, tpl: dict[str, Any]) -> None:
 
 
 def test_stream_event_source_mapping(template: Template, tpl: dict[str, Any]) -> None:
-    table_id, _ = only(tpl, "AWS::DynamoDB::Table")
+    table_id, _ = runs_table(tpl)
     (queue_id,) = [q for q in resources_of(tpl, "AWS::SQS::Queue") if q.startswith("Outbox")]
     template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)  # + the notify queue (test_production)
     template.has_resource_properties(
@@ -317,7 +326,7 @@ def test_the_authorizer_fronts_every_route_but_the_health_checks(tpl: dict[str, 
 
 def test_authorizer_role_reads_keys_only(tpl: dict[str, Any]) -> None:
     statements = role_statements(tpl, role_of_function(tpl, resources.FUNCTIONS["authorizer"].handler))
-    table_id, _ = only(tpl, "AWS::DynamoDB::Table")
+    table_id, _ = runs_table(tpl)
     data_actions = {a for a in actions_of(statements) if not a.startswith(("logs:", "xray:"))}
     assert data_actions == {"dynamodb:GetItem"}
     assert resources_for(statements, "dynamodb:GetItem") == [{"Fn::GetAtt": [table_id, "Arn"]}]
@@ -345,7 +354,7 @@ def test_api_role(tpl: dict[str, Any]) -> None:
     [stop] = [render(r) for r in resources_for(statements, "states:StopExecution")]
     assert ":execution:" in stop and stop.endswith(":*") and sm_id(tpl) in stop  # this machine's executions
     assert resources_for(statements, "states:SendTaskSuccess") == ["*"]  # approvals, worker results
-    table_id, _ = only(tpl, "AWS::DynamoDB::Table")
+    table_id, _ = runs_table(tpl)
     assert {"Fn::GetAtt": [table_id, "Arn"]} in resources_for(statements, "dynamodb:PutItem")
     assert {"Fn::GetAtt": [table_id, "Arn"]} in resources_for(statements, "dynamodb:Query")
     for action in ("sqs:CreateQueue", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage"):
@@ -360,7 +369,7 @@ def test_api_role(tpl: dict[str, Any]) -> None:
 def test_agent_step_role(tpl: dict[str, Any]) -> None:
     statements = role_statements(tpl, role_of_function(tpl, STEP))
     actions = actions_of(statements)
-    table_id, _ = only(tpl, "AWS::DynamoDB::Table")
+    table_id, _ = runs_table(tpl)
     bucket_id, _ = only(tpl, "AWS::S3::Bucket")
     assert {"Fn::GetAtt": [table_id, "Arn"]} in resources_for(statements, "dynamodb:UpdateItem")
     assert "s3:PutObject" in actions and "s3:GetObject*" in actions
@@ -383,7 +392,7 @@ def test_tools_role(tpl: dict[str, Any]) -> None:
     ]
     assert [render(r) for r in resources_for(statements, "sqs:CreateQueue")] == [JOB_QUEUES]
     assert resources_for(statements, "states:SendTaskSuccess") == ["*"]
-    table_id, _ = only(tpl, "AWS::DynamoDB::Table")
+    table_id, _ = runs_table(tpl)
     assert {"Fn::GetAtt": [table_id, "Arn"]} in resources_for(statements, "dynamodb:UpdateItem")
     assert "s3:PutObject" in actions
     assert not {a for a in actions if a.startswith(("bedrock:", "secretsmanager:", "events:"))}
@@ -393,12 +402,17 @@ def test_tools_role(tpl: dict[str, Any]) -> None:
 def test_stream_role(tpl: dict[str, Any]) -> None:
     statements = role_statements(tpl, role_of_function(tpl, STREAM))
     bus_id, _ = only(tpl, "AWS::Events::EventBus")
-    table_id, _ = only(tpl, "AWS::DynamoDB::Table")
+    table_id, _ = runs_table(tpl)
     assert resources_for(statements, "events:PutEvents") == [{"Fn::GetAtt": [bus_id, "Arn"]}]
     assert resources_for(statements, "states:StartExecution") == [{"Ref": sm_id(tpl)}]
     assert resources_for(statements, "dynamodb:GetRecords") == [{"Fn::GetAtt": [table_id, "StreamArn"]}]
     actions = actions_of(statements)
-    assert not actions & {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+    # Item access is admission's only (a run gave its slot back → admit waiting runs): read runs and
+    # counters, query the Waiting index, update in transactions. No puts, no deletes, no other index.
+    assert not actions & {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"}
+    waiting = {"Fn::Join": ["", [{"Fn::GetAtt": [table_id, "Arn"]}, f"/index/{resources.TABLE_WAITING_GSI[0]}"]]}
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"):
+        assert resources_for(statements, action) == [{"Fn::GetAtt": [table_id, "Arn"]}, waiting], action
     assert not {a for a in actions if a.startswith(("s3:", "bedrock:", "secretsmanager:", "lambda:"))}
     assert "sqs:SendMessage" in actions  # the on-failure destination
 
@@ -455,7 +469,7 @@ def test_outputs(template: Template, tpl: dict[str, Any]) -> None:
     for name in ("ApiUrl", "EventBusName", "EventBusArn", "StateMachineArn", "TableName"):
         assert name in outputs, name
     assert outputs["StateMachineArn"]["Value"] == {"Ref": sm_id(tpl)}
-    assert outputs["TableName"]["Value"] == {"Ref": only(tpl, "AWS::DynamoDB::Table")[0]}
+    assert outputs["TableName"]["Value"] == {"Ref": runs_table(tpl)[0]}
     bus_id, _ = only(tpl, "AWS::Events::EventBus")
     assert outputs["EventBusArn"]["Value"] == {"Fn::GetAtt": [bus_id, "Arn"]}
     assert render(outputs["ApiUrl"]["Value"]).startswith("https://")

@@ -32,7 +32,15 @@ def local_mode(env: dict[str, str] | None = None, args: list[str] | None = None)
     with the known keys above (``env`` adds or overrides variables). Yields its API URL and port, the
     emulator endpoint, the banner, the process and the keys; stops it with Ctrl-C."""
     api_port, emu_port = free_port(), free_port()
-    environment = {**clean_env(), "RUNPLANE_API_KEY": CLUSTER_KEY, "RUNPLANE_ADMIN_KEY": ADMIN_KEY, **(env or {})}
+    environment = {
+        **clean_env(),
+        "RUNPLANE_API_KEY": CLUSTER_KEY,
+        "RUNPLANE_ADMIN_KEY": ADMIN_KEY,
+        # The e2e tests poll hard with one key: a high per-key rate limit (configuration, as a user sets it).
+        "RUNPLANE_RATE_LIMIT_PER_SECOND": "100000",
+        "RUNPLANE_RATE_LIMIT_BURST": "1000000",
+        **(env or {}),
+    }
     cmd = [sys.executable, "-m", "runplane.cli", "local", "--port", str(api_port), "--emulator-port", str(emu_port)]
     cmd += args if args is not None else ["--ephemeral"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)

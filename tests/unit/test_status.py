@@ -19,6 +19,9 @@ ALLOWED = {
     ("paused", "cancelled"),
     ("done", "running"),
     ("failed", "running"),
+    # a follow-up message while a concurrency cap is full: the run waits for a slot
+    ("done", "pending"),
+    ("failed", "pending"),
 }
 
 

@@ -10,6 +10,8 @@ function               CLUSTER#<cid>       FN#<name>
 call                   RUN#<cid>#<rid>     CALL#<toolUseId>
 run                    RUN#<cid>#<rid>     RUN          (GSI1: CLUSTER#<cid> / RUN#<createdAt>#<rid>)
 message                RUN#<cid>#<rid>     MSG#<index:06d>
+slot counter           SLOTS#<counter>     SLOTS        (``running``: runs holding a slot;
+                                                        counter: ``deployment``, ``cluster/<cid>``)
 blob (a call's)        RUN#<cid>#<rid>     BLOB#<blobId>       (the bytes in S3)
 machine                CLUSTER#<cid>       MACHINE#<machineId>
 service                CLUSTER#<cid>       SERVICE#<name>
@@ -17,6 +19,10 @@ service                CLUSTER#<cid>       SERVICE#<name>
 
 Every status change increments the run's ``seq`` under a condition on the previous ``seq``; the
 table's stream (NEW_AND_OLD_IMAGES) is the outbox the event publisher reads.
+
+A run waiting for a concurrency slot carries ``WaitPK = WAITING`` / ``WaitSK = <queuedAt>#<cid>#<rid>``
+(the sparse ``Waiting`` index, oldest first). Admission (pending → running) and every ending of an
+admitted run are one transaction with the slot counters (logic/admission.py).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..config import Settings
-from ..errors import ConcurrentUpdate, InvalidRequest
+from ..errors import ConcurrentUpdate, InvalidRequest, SlotsFull
 from ..schemas import Call, Cluster, Message, Run, Usage
 from ..status import TERMINAL, RunStatus, check_transition
 from ..timeutil import now_iso
@@ -39,6 +45,10 @@ from ..tools.models import REVEAL_SECRETS, FunctionRecord
 from .clients import client
 
 GSI1 = "GSI1"
+WAITING_INDEX, WAIT_PK, WAIT_SK = "Waiting", "WaitPK", "WaitSK"
+WAITING = "WAITING"
+SLOTS_SK = "SLOTS"
+TRANSACTION_ATTEMPTS = 6  # a slot transaction that meets another on a counter is tried again
 # Run attributes holding arbitrary JSON are stored as JSON strings (no float/Decimal surprises).
 JSON_FIELDS = ("result_schema", "on_status_change", "context", "test", "config", "result")
 # DynamoDB attribute name for each Run field (camelCase, as in the API and the events).
@@ -65,6 +75,7 @@ _ATTR = {
     "config_version": "configVersion",
     "agent_name": "agentName",
     "session_id": "sessionId",
+    "admitted_at": "admittedAt",
 }
 _FIELD = {v: k for k, v in _ATTR.items()}
 
@@ -78,6 +89,10 @@ def run_pk(cluster_id: str, run_id: str) -> str:
 
 def cluster_pk(cluster_id: str) -> str:
     return f"CLUSTER#{cluster_id}"
+
+
+def _wait_sk(run: Run, queued_at: str) -> str:
+    return f"{queued_at}#{run.cluster_id}#{run.id}"
 
 
 def _plain(value: Any) -> Any:
@@ -108,7 +123,7 @@ def run_to_item(run: Run) -> dict[str, Any]:
         "testRun": bool(run.test and run.test.get("enabled")),
     }
     for name, value in data.items():
-        if value is None:
+        if value is None or (name == "slots" and not value):
             continue
         if name in JSON_FIELDS:
             value = json.dumps(value, separators=(",", ":"))
@@ -121,7 +136,7 @@ def run_to_item(run: Run) -> dict[str, Any]:
 def run_from_item(item: dict[str, Any]) -> Run:
     data: dict[str, Any] = {}
     for attr, value in item.items():
-        if attr in ("PK", "SK", "GSI1PK", "GSI1SK", "type", "testRun"):
+        if attr in ("PK", "SK", "GSI1PK", "GSI1SK", WAIT_PK, WAIT_SK, "type", "testRun"):
             continue
         name = _FIELD.get(attr, attr)
         if name in JSON_FIELDS and isinstance(value, str):
@@ -177,16 +192,22 @@ class DynamoRunStore:
             raise
 
     # -- runs -------------------------------------------------------------------------------
-    def create_run(self, run: Run, first_message: Message | None, history: Sequence[Message] = ()) -> Run | None:
+    def create_run(
+        self, run: Run, first_message: Message | None, history: Sequence[Message] = (), *, queued: bool = False
+    ) -> Run | None:
         """One conditional put of the run (no transaction: the condition is the whole idempotency
         check), then the earlier ``history`` messages (an ACP session's) and the first message, each
         written idempotently. A fault in between loses no prompt: the run item holds it, and whoever
         needs the first message next (a retried create, or the agent's first turn) writes it under
-        the same condition (a session's earlier messages are not re-written then)."""
+        the same condition (a session's earlier messages are not re-written then). ``queued``: the
+        run waits for admission (it is in the ``Waiting`` index)."""
+        item = run_to_item(run)
+        if queued:
+            item.update({WAIT_PK: WAITING, WAIT_SK: _wait_sk(run, run.created_at)})
         try:
             self._db.put_item(
                 TableName=self.table,
-                Item=_serialize(run_to_item(run)),
+                Item=_serialize(item),
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as exc:
@@ -272,15 +293,39 @@ class DynamoRunStore:
             return runs, _encode_cursor(next_key)
         return runs, None
 
-    def transition(self, run: Run, target: RunStatus, **fields: Any) -> Run:
+    def transition(
+        self,
+        run: Run,
+        target: RunStatus,
+        *,
+        acquire: Sequence[tuple[str, int]] = (),
+        queue: bool = False,
+        **fields: Any,
+    ) -> Run:
         """Commit a status change if nobody changed the run since ``run`` was read: one conditional
-        UpdateItem that also bumps ``seq`` and appends to the run's status history."""
+        UpdateItem that also bumps ``seq`` and appends to the run's status history.
+
+        Concurrency slots: ``acquire`` lists (counter, cap) pairs the run takes a slot of as it moves
+        to ``running`` — one transaction with those counters, each conditioned on ``running < cap``
+        (``SlotsFull(counter)`` when one is full). A run holding slots gives them back in the
+        transaction that ends it, whoever ends it, exactly once (the run's ``seq`` condition).
+        ``queue``: the run moves to ``pending`` to wait for a slot (it joins the Waiting index);
+        leaving ``pending`` always leaves the index."""
         check_transition(run.status, target)
+        if acquire and target != RunStatus.RUNNING:
+            raise ValueError("slots are taken on the way to 'running' only")
+        if queue and target != RunStatus.PENDING:
+            raise ValueError("only a pending run waits for a slot")
+        release = list(run.slots) if target in TERMINAL else []
         # Data lifecycle: a finished run expires (TTL) with everything it owns; a continued one does not.
         expiry_changes = target in TERMINAL or run.status in TERMINAL
         if expiry_changes:
             fields = {**fields, "expires_at": self._expiry() if target in TERMINAL else None}
         now = now_iso()
+        if acquire:
+            fields = {**fields, "slots": [counter for counter, _ in acquire]}
+        elif release:
+            fields = {**fields, "slots": None}
         entry = {"sequence": run.seq + 1, "status": str(target), "previousStatus": str(run.status), "at": now}
         sets: dict[str, Any] = {"status": str(target), "updatedAt": now, "seq": run.seq + 1}
         removes: list[str] = []
@@ -290,6 +335,10 @@ class DynamoRunStore:
                 removes.append(attr)
             else:
                 sets[attr] = json.dumps(value, separators=(",", ":")) if name in JSON_FIELDS else value
+        if queue:
+            sets[WAIT_PK], sets[WAIT_SK] = WAITING, _wait_sk(run, now)
+        elif run.status == RunStatus.PENDING:
+            removes += [WAIT_PK, WAIT_SK]
         names = {f"#a{i}": attr for i, attr in enumerate(sets)}
         values = {f":a{i}": value for i, value in enumerate(sets.values())}
         expr = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets)))
@@ -300,26 +349,97 @@ class DynamoRunStore:
             rnames = {f"#r{i}": attr for i, attr in enumerate(removes)}
             names.update(rnames)
             expr += " REMOVE " + ", ".join(rnames)
-        try:
-            resp = self._db.update_item(
-                TableName=self.table,
-                Key=_key(run_pk(run.cluster_id, run.id), "RUN"),
-                UpdateExpression=expr,
-                ConditionExpression="#seq = :expected AND #cur = :current",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_serialize(values),
-                ReturnValues="ALL_NEW",
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": _key(run_pk(run.cluster_id, run.id), "RUN"),
+            "UpdateExpression": expr,
+            "ConditionExpression": "#seq = :expected AND #cur = :current",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _serialize(values),
+        }
+        moved = f"run '{run.id}' changed while moving it from '{run.status}' to '{target}'"
+        if acquire or release:
+            counters = [self._slot_update(c, +1, cap) for c, cap in acquire] + [
+                self._slot_update(c, -1, None) for c in release
+            ]
+            items = [{"Update": update}, *({"Update": c} for c in counters)]
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                try:
+                    self._db.transact_write_items(TransactItems=items)
+                    break
+                except ClientError as exc:
+                    if _code(exc) != "TransactionCanceledException":
+                        raise
+                    reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                    if reasons and reasons[0] == "ConditionalCheckFailed":
+                        raise ConcurrentUpdate(moved) from exc
+                    full = [i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed" and i > 0]
+                    if full:
+                        raise SlotsFull(acquire[full[0] - 1][0]) from exc
+                    # Another transaction held a counter at that moment (TransactionConflict): the
+                    # counters are hot items, so try again shortly rather than fail the transition.
+                    if attempt == TRANSACTION_ATTEMPTS - 1:
+                        raise ConcurrentUpdate(moved) from exc
+                    _pause(attempt)
+            model_fields = {k: ([] if k == "slots" and v is None else v) for k, v in fields.items()}
+            updated = run.model_copy(
+                update={
+                    **model_fields,
+                    "status": target,
+                    "seq": run.seq + 1,
+                    "updated_at": now,
+                    "history": [*run.history, entry],
+                }
             )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate(
-                    f"run '{run.id}' changed while moving it from '{run.status}' to '{target}'"
-                ) from exc
-            raise
-        updated = run_from_item(deserialize(resp["Attributes"]))
+        else:
+            try:
+                resp = self._db.update_item(**update, ReturnValues="ALL_NEW")
+            except ClientError as exc:
+                if _code(exc) == "ConditionalCheckFailedException":
+                    raise ConcurrentUpdate(moved) from exc
+                raise
+            updated = run_from_item(deserialize(resp["Attributes"]))
         if expiry_changes:
             self._stamp_owned(updated, updated.expires_at)
         return updated
+
+    def _slot_update(self, counter: str, delta: int, cap: int | None) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": _key(f"SLOTS#{counter}", SLOTS_SK),
+            "UpdateExpression": "SET #t = :t ADD #n :d",
+            "ExpressionAttributeNames": {"#n": "running", "#t": "type"},
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}, ":t": {"S": "slots"}},
+        }
+        if cap is not None:
+            update["ConditionExpression"] = "attribute_not_exists(#n) OR #n < :cap"
+            update["ExpressionAttributeValues"][":cap"] = {"N": str(cap)}
+        return update
+
+    def slots_in_use(self, counter: str) -> int:
+        """How many runs hold a slot of ``counter`` now (a consistent read)."""
+        resp = self._db.get_item(TableName=self.table, Key=_key(f"SLOTS#{counter}", SLOTS_SK), ConsistentRead=True)
+        return int(resp.get("Item", {}).get("running", {}).get("N", "0"))
+
+    def waiting_runs(self, limit: int, after: str | None = None) -> tuple[list[tuple[str, str, str]], str | None]:
+        """Runs waiting for a slot, oldest first: ([(queued key, cluster id, run id)], last key or None).
+        The index is eventually consistent: a run just queued may show a moment later."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": WAITING_INDEX,
+            "KeyConditionExpression": "#p = :p" + (" AND #s > :after" if after else ""),
+            "ExpressionAttributeNames": {"#p": WAIT_PK, **({"#s": WAIT_SK} if after else {})},
+            "ExpressionAttributeValues": {":p": {"S": WAITING}, **({":after": {"S": after}} if after else {})},
+            "ScanIndexForward": True,
+            "Limit": limit,
+        }
+        resp = self._db.query(**query)
+        out: list[tuple[str, str, str]] = []
+        for item in resp.get("Items", []):
+            sk = item[WAIT_SK]["S"]
+            _, cluster_id, run_id = sk.split("#", 2)
+            out.append((sk, cluster_id, run_id))
+        return out, (out[-1][0] if out and "LastEvaluatedKey" in resp else None)
 
     def _expiry(self) -> int:
         import time
@@ -646,6 +766,13 @@ class DynamoRunStore:
             if "LastEvaluatedKey" not in resp:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _pause(attempt: int) -> None:
+    import random
+    import time
+
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
 def _blob(item: dict[str, Any]) -> dict[str, Any]:

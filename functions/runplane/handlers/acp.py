@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
 from .. import access
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import Conflict, InvalidRequest, NotFound, RateLimited
 from ..ids import ulid
 from ..logic import acp
 from ..schemas import CreateRunRequest, Run
@@ -435,6 +435,14 @@ def sse_events(
 def stream_handler(event: dict[str, Any], context: Any, *, stream_seconds: float = 900.0) -> Streamed:
     """The streaming entry point: the route's answer, then (for waits and streams) its body as it comes."""
     _local.follow = None
+    principal = access.principal_of(event)
+    if principal is not None:  # every authenticated request counts against its key's rate limit
+        try:
+            wiring.rate_limiter().check(principal.key_id)
+        except RateLimited as exc:
+            headers, body = access.too_many_requests(exc)
+            acp_body = {"code": "invalid_input", "message": body["message"], "data": None, "errors": body["errors"]}
+            return Streamed(429, headers, iter([json.dumps(acp_body).encode()]))
     _local.event = APIGatewayProxyEvent(event)
     logger.set_correlation_id(_run_of_path(str(event.get("path") or "")))
     result = app.resolve(event, context)

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from .. import access
-from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotClaimant, NotFound, TooLarge
+from ..errors import ConcurrentUpdate, Conflict, InvalidRequest, NotClaimant, NotFound, RateLimited, TooLarge
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..logic import contract
 from ..logic.services import Gone
@@ -403,7 +403,12 @@ def docs() -> Response[str]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(correlation.run_of_path(str(event.get("path") or "")))
     try:
-        access.gate(event)  # 401 without a principal, 404 for another cluster: before any parsing
+        principal = access.gate(event)  # 401 without a principal, 404 for another cluster: before any parsing
+        if principal is not None:  # every authenticated request counts against its key's rate limit
+            wiring.rate_limiter().check(principal.key_id)
+    except RateLimited as exc:
+        headers, body = access.too_many_requests(exc)
+        return {"statusCode": 429, "headers": headers, "body": json.dumps(body), "isBase64Encoded": False}
     except (access.Unauthorized, NotFound) as exc:
         status = 401 if isinstance(exc, access.Unauthorized) else 404
         return {

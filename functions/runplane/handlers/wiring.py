@@ -15,13 +15,16 @@ from ..adapters.eventbridge import EventBridgeSink
 from ..adapters.jobs import SqsJobQueues
 from ..adapters.keys import DynamoKeyStore
 from ..adapters.notify_queue import SqsNotificationQueue
+from ..adapters.ratelimit import DynamoRateCounters
 from ..adapters.run_configs import DynamoRunConfigStore
 from ..adapters.stepfunctions import StepFunctionsExecutions
 from ..config import settings
+from ..logic.admission import Admission
 from ..logic.calls import CallSteps
 from ..logic.functions import FunctionService
 from ..logic.jobs import JobService
 from ..logic.keys import KeyService
+from ..logic.ratelimit import RateLimiter
 from ..logic.run_configs import RunConfigService
 from ..logic.runs import RunService
 from ..logic.services import ServiceCalls
@@ -63,9 +66,21 @@ def run_configs() -> RunConfigService:
 
 
 @lru_cache(maxsize=1)
+def admission() -> Admission:
+    return Admission(store(), executions(), settings())
+
+
+@lru_cache(maxsize=1)
 def run_service() -> RunService:
     return RunService(
-        store(), executions(), settings(), functions(), call_steps(), run_configs(), webhook_secrets=webhook_secrets()
+        store(),
+        executions(),
+        settings(),
+        functions(),
+        call_steps(),
+        run_configs(),
+        webhook_secrets=webhook_secrets(),
+        admission=admission(),
     )
 
 
@@ -104,6 +119,11 @@ def agent_steps() -> AgentSteps:
 @lru_cache(maxsize=1)
 def keys() -> KeyService:
     return KeyService(DynamoKeyStore(settings()))
+
+
+@lru_cache(maxsize=1)
+def rate_limiter() -> RateLimiter:
+    return RateLimiter(DynamoRateCounters(settings()), settings())
 
 
 @lru_cache(maxsize=1)
@@ -146,6 +166,8 @@ def reset() -> None:
         notification_queue,
         webhook_secrets,
         notification_targets,
+        admission,
+        rate_limiter,
     ):
         cached.cache_clear()
     for cached in (config_store, run_configs):

@@ -48,6 +48,7 @@ RESTARTED = "local mode restarted"
 @dataclass
 class LocalNames:
     table: str = f"{PREFIX}-runs"
+    limits_table: str = f"{PREFIX}-limits"
     bucket: str = f"{PREFIX}-blobs"
     bus: str = PREFIX
     state_machine: str = f"{PREFIX}-agent-loop"
@@ -375,6 +376,7 @@ class Emulator:
         stream_poll_seconds: float = 0.02,
         data_dir: str | os.PathLike[str] | None = None,
         snapshot_seconds: float = 1.0,
+        admission_sweep_seconds: float = 10.0,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -391,6 +393,9 @@ class Emulator:
         # None: ephemeral (tests, bench). A directory: local mode keeps its state there (persist.py).
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.snapshot_seconds = snapshot_seconds
+        # The admission sweep's schedule (on AWS: every resources.ADMISSION_SWEEP_MINUTES).
+        self.admission_sweep_seconds = admission_sweep_seconds
+        self._sweeper: Sweeper | None = None
         self._data: DataDir | None = None
         self.restored: dict[str, int] = {}
         self.recovered: list[tuple[str, str]] = []
@@ -421,6 +426,7 @@ class Emulator:
             # No CloudWatch here to read Powertools' EMF lines: keep them out of the terminal.
             "POWERTOOLS_METRICS_DISABLED": "true",
             "RUNPLANE_TABLE_NAME": self.names.table,
+            "RUNPLANE_LIMITS_TABLE_NAME": self.names.limits_table,
             "RUNPLANE_BLOB_BUCKET": self.names.bucket,
             "RUNPLANE_EVENT_BUS_NAME": self.names.bus,
             "RUNPLANE_STATE_MACHINE_ARN": (
@@ -476,6 +482,8 @@ class Emulator:
             self.notify_queue_url, self.names.function("notify"), REGION, self.stream_poll_seconds, invoke_function
         )
         self.notify_poller.start()
+        self._sweeper = Sweeper(self.names.function("admission"), self.admission_sweep_seconds)
+        self._sweeper.start()
         if self._data is not None:
             self._recover_open_runs(self._data.open_runs())
             self._data.start()
@@ -488,10 +496,14 @@ class Emulator:
         for cluster_id, run_id in runs:
             if service.fail_open_run(cluster_id, run_id, RESTARTED):
                 self.recovered.append((cluster_id, run_id))
+        # Runs waiting for a concurrency slot survive a restart: the slots the failed runs gave back go to them.
+        wiring.admission().dispatch()
 
     def persist(self) -> None:
         """Write the final snapshot now (a clean stop; the API must have stopped taking requests)."""
         if self._data is not None:
+            if self._sweeper:
+                self._sweeper.stop()
             if self._poller:
                 self._poller.halt()
             self._data.stop()
@@ -513,12 +525,13 @@ class Emulator:
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
         gsi, gsi_pk, gsi_sk = resources.TABLE_GSI
+        waiting, wait_pk, wait_sk = resources.TABLE_WAITING_GSI
         table = ddb.create_table(
             TableName=self.names.table,
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[
                 {"AttributeName": n, "AttributeType": "S"}
-                for n in (resources.TABLE_PARTITION_KEY, resources.TABLE_SORT_KEY, gsi_pk, gsi_sk)
+                for n in (resources.TABLE_PARTITION_KEY, resources.TABLE_SORT_KEY, gsi_pk, gsi_sk, wait_pk, wait_sk)
             ],
             KeySchema=[
                 {"AttributeName": resources.TABLE_PARTITION_KEY, "KeyType": "HASH"},
@@ -532,11 +545,25 @@ class Emulator:
                         {"AttributeName": gsi_sk, "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "ALL"},
-                }
+                },
+                {
+                    "IndexName": waiting,
+                    "KeySchema": [
+                        {"AttributeName": wait_pk, "KeyType": "HASH"},
+                        {"AttributeName": wait_sk, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
             ],
             StreamSpecification={"StreamEnabled": True, "StreamViewType": resources.TABLE_STREAM_VIEW},
         )
         self.table_stream_arn = table["TableDescription"]["LatestStreamArn"]
+        ddb.create_table(
+            TableName=self.names.limits_table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": resources.LIMITS_PARTITION_KEY, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": resources.LIMITS_PARTITION_KEY, "KeyType": "HASH"}],
+        )
         self.client("s3").create_bucket(Bucket=self.names.bucket)
         self.client("events").create_event_bus(Name=self.names.bus)
         self.notify_queue_url, self.notify_dlq_url = provision_notify_queues(self.client("sqs"), PREFIX)
@@ -565,6 +592,8 @@ class Emulator:
         )["stateMachineArn"]
 
     def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.stop()
         if self._poller:
             self._poller.stop()
         if self.notify_poller:
@@ -603,6 +632,31 @@ class Emulator:
         """Block until the stream poller has delivered every record written so far (tests)."""
         assert self._poller is not None
         self._poller.drain(timeout)
+
+
+class Sweeper(threading.Thread):
+    """Invokes a function on a schedule, as an EventBridge schedule rule does on AWS (an error is
+    logged by the function and waits for the next tick)."""
+
+    def __init__(self, function_name: str, interval: float) -> None:
+        super().__init__(name=f"runplane-schedule-{function_name}", daemon=True)
+        self.function_name = function_name
+        self.interval = interval
+        self._halt = threading.Event()
+        self.invocations = 0
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            PRIORITY.step()  # a background step: API requests go first
+            try:
+                invoke_function(self.function_name, {"source": "aws.scheduler", "detail-type": "Scheduled Event"})
+                self.invocations += 1
+            except Exception:  # the emulator is stopping: the next tick (a handler error is its answer)
+                continue
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
 
 
 class StreamPoller(threading.Thread):

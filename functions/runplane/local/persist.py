@@ -13,7 +13,8 @@ the last ``interval`` seconds at most are lost; what was on disk is intact.
 
 What is not kept: Step Functions executions, SQS messages and the DynamoDB stream. On start,
 :func:`open_runs` lists the runs that were pending, running or paused: their executions are gone,
-and the emulator fails them ("local mode restarted") through the run status graph.
+and the emulator fails them ("local mode restarted") through the run status graph. Runs waiting for
+a concurrency slot had no execution: they wait on, and are admitted as slots allow.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ class DataDir:
         return counts
 
     def open_runs(self) -> list[tuple[str, str]]:
-        """(cluster id, run id) of every stored run that was pending, running or paused."""
+        """(cluster id, run id) of every stored run that was pending, running or paused — but for runs
+        waiting for a concurrency slot: they had no execution to lose, and wait on."""
         backend = _backend(self.account, self.region)
         out: list[tuple[str, str]] = []
         with ddb_glue.LOCK:
@@ -115,6 +117,8 @@ class DataDir:
                 for item in table.all_items() if table is not None else []:
                     attrs = item.to_json()["Attributes"]
                     if attrs.get("type", {}).get("S") != "run":
+                        continue
+                    if "WaitPK" in attrs:
                         continue
                     if attrs.get("status", {}).get("S") in OPEN_STATUSES:
                         out.append((attrs["clusterId"]["S"], attrs["id"]["S"]))

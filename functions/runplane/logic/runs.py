@@ -25,6 +25,7 @@ from ..schemas import (
 from ..status import TERMINAL, RunStatus
 from ..timeutil import now_iso
 from . import contract, notify
+from .admission import Admission
 from .calls import CallSteps
 from .functions import FunctionService
 from .naming import name_from_prompt
@@ -89,8 +90,10 @@ class RunService:
         calls: CallSteps,
         configs: RunConfigService | None = None,
         webhook_secrets: notify.SecretStore | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.webhook_secrets = webhook_secrets
+        self.admission = admission or Admission(store, executions, settings)
         self.store = store
         self.executions = executions
         self.settings = settings
@@ -180,7 +183,8 @@ class RunService:
         first = prompt_message(body.initial_prompt, index=len(earlier))
         if attachments:
             first.content = [*first.content, *attachments]
-        existing = self.store.create_run(run, first, earlier) if earlier else self.store.create_run(run, first)
+        queued = self.admission.enabled  # with a concurrency cap, every new run is admitted in order
+        existing = self.store.create_run(run, first, earlier, queued=queued)
         if existing is not None:
             if existing.request_hash != run.request_hash:
                 raise Conflict(f"a run with id '{run.id}' already exists with a different body")
@@ -188,7 +192,7 @@ class RunService:
             if run.status == RunStatus.PENDING:  # a retried create: the first attempt may have died here
                 self.store.append_message(run, prompt_message(run.initial_prompt))
         if run.status == RunStatus.PENDING:
-            self.executions.start(run)
+            self.admission.start(run)  # starts it now, or it waits for a concurrency slot
         return run, existing is None
 
     def get_run(self, cluster_id: str, run_id: str) -> Run:
@@ -280,9 +284,9 @@ class RunService:
             if not self.store.append_message(run, message):
                 continue  # another message took this index: read again
             try:
-                run = self.store.transition(
+                # Back to running with its next execution, or to pending while the caps are full.
+                return self.admission.resume(
                     run,
-                    RunStatus.RUNNING,
                     executions=run.executions + 1,
                     result=None,
                     summary=None,
@@ -291,8 +295,6 @@ class RunService:
                 )
             except ConcurrentUpdate:
                 continue
-            self.executions.start(run)
-            return run
         raise Conflict(f"run '{run_id}' kept changing; try again")
 
     def execution_ended(self, cluster_id: str, run_id: str, execution: str, status: str, error: str | None) -> bool:
