@@ -25,6 +25,7 @@ when the table changed.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from typing import Any
 
@@ -94,7 +95,97 @@ def install() -> None:
 
     DynamoDBStreamsBackend.get_records = bounded_get_records  # type: ignore[method-assign]
     _index_queries()
+    _plain_json_responses()
+    _item_size_once()
     _installed = True
+
+
+def _item_size_once() -> None:
+    """moto checks DynamoDB's 400 KB item limit in ``LimitedSizeDict.__setitem__`` by adding up the
+    sizes of every attribute already set, so building an item of n attributes costs n² size walks
+    (nested maps and lists included): the run item's put was most of a create's time. A new item's
+    size is added up once; later single-attribute writes (UpdateItem) keep moto's check."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, bytesize
+
+    def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in values.items()) > 405000:  # moto's limit
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict()
+        dict.update(self.attrs, values)
+
+    Item.__init__ = item_init  # type: ignore[method-assign]
+
+
+# Data-plane operations: their results are plain DynamoDB JSON (moto builds them as dicts).
+_PLAIN = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+
+def _plain_json_responses() -> None:
+    """moto serializes every response through a generic, shape-walking serializer (a fifth of a
+    DynamoDB call's time, under the lock above). A data-plane operation's result is already the
+    response body (DynamoDB's JSON protocol: the result dict as JSON), so it is written as such.
+    ``RUNPLANE_CHECK_DYNAMODB_JSON=1`` compares every such body with moto's own (tests)."""
+    import json
+    import os
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    serialized = DynamoHandler.serialized
+    check = os.environ.get("RUNPLANE_CHECK_DYNAMODB_JSON") == "1"
+
+    def plain(self: Any, action_result: Any) -> Any:
+        result = getattr(action_result, "result", None)
+        if not isinstance(result, dict) or self._get_action() not in _PLAIN:
+            return serialized(self, action_result)
+        members = _output_members(self._get_action())
+        headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
+        body = json.dumps({k: v for k, v in result.items() if k in members}, separators=(",", ":"))
+        if check:
+            _, _, theirs = serialized(self, action_result)
+            a, b = json.loads(theirs), json.loads(body)
+            if a != b:
+                diff = {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
+                raise AssertionError(f"{self._get_action()}: moto's != plain: {str(diff)[-600:]}")
+        return 200, headers, body
+
+    @functools.cache
+    def _output_members(action: str) -> frozenset[str]:  # moto adds fields the API does not have
+        from moto.core.utils import get_service_model
+
+        output = get_service_model("dynamodb").operation_model(action).output_shape
+        return frozenset(output.members) if output is not None else frozenset()
+
+    DynamoHandler.serialized = plain  # type: ignore[method-assign]
+
+    from moto.core import responses, utils
+
+    names = utils.method_names_from_class
+    cached: dict[type, list[str]] = {}
+
+    def method_names(clazz: Any) -> list[str]:  # inspect.getmembers of the handler class per request
+        found = cached.get(clazz)
+        if found is None:
+            found = cached[clazz] = names(clazz)
+        return found
+
+    responses.method_names_from_class = method_names  # type: ignore[attr-defined]
 
 
 def _index_queries() -> None:
