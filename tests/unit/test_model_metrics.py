@@ -28,6 +28,9 @@ from tests.unit.test_metrics import emf_lines, values
 def metrics_on(monkeypatch: Any) -> None:
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    # Model calls made directly (no handler, so no log_metrics flush) by earlier tests in this
+    # process leave their values in this thread's metric set: start from an empty one.
+    metrics.metrics().clear_metrics()
 
 
 def flushed(capsys: Any) -> dict[str, Any]:
