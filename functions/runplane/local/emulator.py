@@ -10,6 +10,7 @@ Glue lives here and only here:
 
 from __future__ import annotations
 
+import datetime
 import functools
 import importlib
 import importlib.util
@@ -718,8 +719,9 @@ class StreamPoller(threading.Thread):
             record["eventSourceARN"] = self.stream_arn
             data = record["dynamodb"]
             created = data.get("ApproximateCreationDateTime")
-            if created is not None and not isinstance(created, int | float):
-                data["ApproximateCreationDateTime"] = created.timestamp()
+            if created is not None and not isinstance(created, int | float):  # moto: a naive UTC datetime
+                utc = created if created.tzinfo else created.replace(tzinfo=datetime.UTC)
+                data["ApproximateCreationDateTime"] = int(utc.timestamp())  # epoch seconds, as Lambda gets it
         return records
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
