@@ -48,7 +48,7 @@ def _local(args: argparse.Namespace) -> int:
         "RUNPLANE_MODEL_PROVIDER": provider,
         # ACP's own examples send no key: keyless ACP requests from loopback act on this cluster.
         "RUNPLANE_KEYLESS_LOOPBACK_CLUSTER": os.environ.get("RUNPLANE_KEYLESS_LOOPBACK_CLUSTER", args.cluster),
-        # The API's own origin is never a tool target (the emulator's comes from AWS_ENDPOINT_URL).
+        # The API's own origin is never a tool target (the emulator's port comes from MOTO_PORT).
         "RUNPLANE_OWN_ORIGINS": f"http://127.0.0.1:{args.port}",
     }
     origins = [o for o in os.environ.get("RUNPLANE_LOOPBACK_HTTP_ORIGINS", "").split(",") if o.strip()]
