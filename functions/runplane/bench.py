@@ -33,8 +33,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .local.emulator import invoke_function
-from .local.gateway import authorize
+from .local.gateway import call_api
 from .local.http import proxy_event
 
 # Before any runplane/Powertools import: handlers log JSON to stdout, which would garble the report.
@@ -90,12 +89,8 @@ class Bench:
             headers={"content-type": ["application/json"], "authorization": [self.key]},
             stage="bench",
         )
-        invoke = invoke_function
-        payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
-        if payload is None:
-            payload, errored = invoke(self.emulator.names.function("api"), event)
-            if errored:
-                raise RuntimeError(f"the api function failed: {str(payload)[:500]}")
+        names = self.emulator.names
+        payload = call_api(event, names.function("api"), names.function("authorizer"))
         return int(payload["statusCode"]), json.loads(payload.get("body") or "null")
 
     def create_run(self, body: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from tests.conftest import emulator_settings
 from tests.support.fake_anthropic import (
     FakeAnthropic,
     error_body,
+    serving_with_key,
     text_message,
     tool_use_message,
 )
@@ -38,17 +39,8 @@ CITY_SCHEMA: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def fake_anthropic() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic().start()
-    previous = os.environ.get("ANTHROPIC_API_KEY")
-    os.environ["ANTHROPIC_API_KEY"] = "test-key"
-    try:
+    with serving_with_key() as server:
         yield server
-    finally:
-        server.stop()
-        if previous is None:
-            os.environ.pop("ANTHROPIC_API_KEY", None)
-        else:
-            os.environ["ANTHROPIC_API_KEY"] = previous
 
 
 @pytest.fixture(scope="module")

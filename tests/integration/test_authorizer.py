@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from runplane.local.emulator import invoke_function
 from runplane.local.gateway import authorize
 from runplane.local.http import proxy_event
 from tests.conftest import emulator_settings
@@ -24,7 +23,7 @@ def _authorize(harness: Any, path: str, *, key: str | None = None, source_ip: st
         headers["authorization"] = [key]
     event = proxy_event("POST", path, headers=headers, source_ip=source_ip)
     denied = authorize(
-        event, invoke_function, harness.emulator.names.function("authorizer")
+        event, harness.emulator.names.function("authorizer")
     )
     return denied if denied is not None else event["requestContext"]["authorizer"]
 
@@ -43,7 +42,7 @@ def test_a_client_cannot_bring_its_own_principal(harness: Any) -> None:
     event = proxy_event("GET", "/clusters/x/runs", headers={"content-type": ["application/json"]})
     event["requestContext"]["authorizer"] = {"keyId": "forged", "clusterId": "x", "kind": "admin"}
     denied = authorize(
-        event, invoke_function, harness.emulator.names.function("authorizer")
+        event, harness.emulator.names.function("authorizer")
     )
     assert denied is not None and denied["statusCode"] == 401
     assert "authorizer" not in event["requestContext"]

@@ -30,6 +30,7 @@ from tests.support.fake_anthropic import (
     FakeAnthropic,
     error_body,
     message,
+    serving_with_key,
     text_message,
     tool_use_block,
     tool_use_message,
@@ -43,17 +44,8 @@ SERVICES = ("runplane-api", "runplane-agent", "runplane-tools", "runplane-events
 
 @pytest.fixture(scope="module")
 def fake_anthropic() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic().start()
-    previous = os.environ.get("ANTHROPIC_API_KEY")
-    os.environ["ANTHROPIC_API_KEY"] = "test-key"
-    try:
+    with serving_with_key() as server:
         yield server
-    finally:
-        server.stop()
-        if previous is None:
-            os.environ.pop("ANTHROPIC_API_KEY", None)
-        else:
-            os.environ["ANTHROPIC_API_KEY"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from runplane.handlers import acp as acp_handler
 from runplane.handlers import wiring
-from runplane.local.emulator import _Context, invoke_function
+from runplane.local.emulator import _Context
 from runplane.local.gateway import authorize
 from runplane.local.http import proxy_event
 from runplane.logic.run_configs import RunConfigBody
@@ -98,7 +98,7 @@ def _acp(harness: Harness, key: str, method: str, path: str, body: Any = None) -
         headers={"authorization": [key]},
         stage="test",
     )
-    refused = authorize(event, invoke_function, harness.emulator.names.function("authorizer"))
+    refused = authorize(event, harness.emulator.names.function("authorizer"))
     assert refused is None, refused
     return acp_handler.handler(event, _Context("runplane-acp", 512, 900))
 

@@ -8,9 +8,12 @@ The response builders below produce the JSON the API returns, and are shared wit
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -184,3 +187,19 @@ class FakeAnthropic:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def serving_with_key() -> Iterator[FakeAnthropic]:
+    """A started fake Anthropic API, with ``ANTHROPIC_API_KEY`` set while it runs (put back after)."""
+    server = FakeAnthropic().start()
+    previous = os.environ.get("ANTHROPIC_API_KEY")
+    os.environ["ANTHROPIC_API_KEY"] = "test-key"
+    try:
+        yield server
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("ANTHROPIC_API_KEY", None)
+        else:
+            os.environ["ANTHROPIC_API_KEY"] = previous

@@ -9,8 +9,8 @@ import uuid
 from typing import Any, Literal
 
 from runplane.handlers import wiring
-from runplane.local.emulator import Emulator, invoke_function
-from runplane.local.gateway import authorize
+from runplane.local.emulator import Emulator
+from runplane.local.gateway import call_api
 from runplane.local.http import LocalApiServer, proxy_event
 from runplane.schemas import CreateClusterRequest
 
@@ -87,11 +87,8 @@ class Harness:
             headers={k: [v] for k, v in sent.items()},
             stage="test",
         )
-        invoke = invoke_function
-        payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
-        if payload is None:
-            payload, errored = invoke(self.emulator.names.function("api"), event)
-            assert not errored, payload
+        names = self.emulator.names
+        payload = call_api(event, names.function("api"), names.function("authorizer"))
         body_text = payload.get("body") or "null"
         out_headers = {k.lower(): str(v) for k, v in (payload.get("headers") or {}).items()}
         for k, values in (payload.get("multiValueHeaders") or {}).items():
@@ -136,11 +133,8 @@ class Harness:
             headers={k: [v] for k, v in sent.items()},
             stage="test",
         )
-        invoke = invoke_function
-        payload = authorize(event, invoke, self.emulator.names.function("authorizer"))
-        if payload is None:
-            payload, errored = invoke(self.emulator.names.function("api"), event)
-            assert not errored, payload
+        names = self.emulator.names
+        payload = call_api(event, names.function("api"), names.function("authorizer"))
         out_headers = {k: str(v) for k, v in (payload.get("headers") or {}).items()}
         for key, values in (payload.get("multiValueHeaders") or {}).items():
             out_headers[key] = ", ".join(str(v) for v in values)

@@ -11,14 +11,10 @@ event's ``requestContext.authorizer``. Local mode does not cache answers (API Ga
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from .. import resources
-from .emulator import ACCOUNT, REGION
-
-# (function name, event) -> (payload, errored): a Lambda invoke, however the caller performs it.
-Invoke = Callable[[str, dict[str, Any]], tuple[Any, bool]]
+from .emulator import ACCOUNT, REGION, invoke_function
 
 UNAUTHORIZED = {
     "statusCode": 401,
@@ -55,14 +51,14 @@ def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def authorize(event: dict[str, Any], invoke: Invoke, authorizer_function: str) -> dict[str, Any] | None:
+def authorize(event: dict[str, Any], authorizer_function: str) -> dict[str, Any] | None:
     """Run the authorizer for ``event``: None when the request may go on (the principal is then in
     ``event['requestContext']['authorizer']``), else the response API Gateway would send."""
     ctx = event.setdefault("requestContext", {})
     ctx.pop("authorizer", None)  # a client cannot bring its own principal
     if resources.is_public_route(event["httpMethod"], event["path"]):
         return None
-    payload, errored = invoke(authorizer_function, authorizer_event(event))
+    payload, errored = invoke_function(authorizer_function, authorizer_event(event))
     if errored:
         message = payload.get("errorMessage") if isinstance(payload, dict) else None
         return UNAUTHORIZED if message == "Unauthorized" else AUTHORIZER_FAILED
@@ -71,3 +67,15 @@ def authorize(event: dict[str, Any], invoke: Invoke, authorizer_function: str) -
         return {**UNAUTHORIZED, "statusCode": 403, "body": json.dumps({"message": "Forbidden"})}
     ctx["authorizer"] = {**(payload.get("context") or {}), "principalId": payload.get("principalId")}
     return None
+
+
+def call_api(event: dict[str, Any], api_function: str, authorizer_function: str) -> dict[str, Any]:
+    """One request as API Gateway serves it: the authorizer, then (if it allows the request) the API
+    function, both invoked in-process. Returns the proxy response; a failed API function raises."""
+    denied = authorize(event, authorizer_function)
+    if denied is not None:
+        return denied
+    payload, errored = invoke_function(api_function, event)
+    if errored:
+        raise RuntimeError(f"the api function failed: {str(payload)[:500]}")
+    return dict(payload)

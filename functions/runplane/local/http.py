@@ -131,7 +131,7 @@ class ApiGatewayAdapter:
             event = to_proxy_event(request, read_body(request))
         except BodyError as exc:
             return exc.response()(environ, start_response)
-        denied = authorize(event, invoke_function, self.authorizer_function)
+        denied = authorize(event, self.authorizer_function)
         if denied is not None:
             return self._respond(denied, environ, start_response)
         if is_acp_path(request.path):  # ACP: API Gateway's response-streaming integration (acp_gateway.py)

@@ -33,7 +33,6 @@ class Priority:
         self._turnstile = threading.Lock()
         self._busy_until = 0.0
         self._next = 0.0
-        self.held = 0  # background steps that waited their turn
 
     @contextmanager
     def request(self) -> Iterator[None]:
@@ -59,7 +58,6 @@ class Priority:
         with self._turnstile:
             wait = self._next - time.monotonic()
             if wait > 0 and time.monotonic() < self._busy_until:
-                self.held += 1
                 time.sleep(wait)
             self._next = time.monotonic() + self.spacing
 
