@@ -8,6 +8,7 @@ the real API handler, so the concurrency is the one users get.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -202,6 +203,10 @@ def test_a_failed_transaction_writes_nothing_and_undoes_nobody(harness: Harness,
     def write(i: int) -> None:
         if not hasattr(per_thread, "client"):
             per_thread.client = _ddb(harness)
+        # Interleave: the i-th write waits until about i/4 transactions have failed.
+        deadline = time.monotonic() + 10
+        while len(cancelled) < i // 4 and time.monotonic() < deadline:
+            time.sleep(0.001)
         per_thread.client.put_item(TableName=scratch_table, Item={"PK": {"S": f"item-{i}"}})
 
     failer = threading.Thread(target=fail_repeatedly)
@@ -212,7 +217,7 @@ def test_a_failed_transaction_writes_nothing_and_undoes_nobody(harness: Harness,
     finally:
         stop.set()
         failer.join()
-    assert cancelled
+    assert len(cancelled) >= 39 // 4  # the last write waited for that many
     keys = {i["PK"]["S"] for i in ddb.scan(TableName=scratch_table, ConsistentRead=True)["Items"]}
     assert keys == {"exists"} | {f"item-{i}" for i in range(40)}
 

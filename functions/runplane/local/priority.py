@@ -51,6 +51,10 @@ class Priority:
     def touch(self) -> None:
         self._busy_until = time.monotonic() + self.window
 
+    def idle_for(self) -> float:
+        """Seconds since the API was last busy (0 while it is)."""
+        return max(0.0, time.monotonic() - self._busy_until)
+
     def step(self) -> None:
         """A background step is about to run: while the API is busy, wait for a turn."""
         if time.monotonic() >= self._busy_until:
