@@ -32,6 +32,11 @@ def _limits_note() -> str:
     return f"{', '.join(caps)}; {rate}    (--max-running, --max-running-per-cluster, --rate-limit, --rate-burst)"
 
 
+# Local mode sets up this many API (and authorizer) execution environments at start, as provisioned
+# concurrency would: a burst of that many clients finds them ready (each is ~20 ms of CPU to make).
+LOCAL_WARM_API_ENVIRONMENTS = 16
+
+
 def _local(args: argparse.Namespace) -> int:
     import logging
 
@@ -66,7 +71,13 @@ def _local(args: argparse.Namespace) -> int:
         if value is not None:
             local_env[name] = f"{value:g}" if isinstance(value, float) else str(value)
     data_dir = _data_dir(args)
-    emulator = Emulator(host=args.host, port=args.emulator_port, settings_env=local_env, data_dir=data_dir).start()
+    emulator = Emulator(
+        host=args.host,
+        port=args.emulator_port,
+        settings_env=local_env,
+        data_dir=data_dir,
+        warm_api_environments=LOCAL_WARM_API_ENVIRONMENTS,
+    ).start()
     try:
         from .config import settings
 
@@ -103,8 +114,12 @@ def _local(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Python runs signal handlers on the main thread only, between bytecodes. A signal the kernel
+    # delivers to another thread (any of the emulator's) does not wake a main thread blocked in an
+    # untimed wait: it stayed asleep with SIGTERM pending. A timed wait comes back to check.
     with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+        while not stop.wait(0.2):
+            pass
     print("\nstopping runplane local mode", flush=True)
     # Stop taking requests, then write the last snapshot: every acknowledged write is on disk. Then
     # leave at once: the emulator's execution threads would keep the interpreter alive (and tearing

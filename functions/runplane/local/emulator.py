@@ -318,11 +318,16 @@ def _patch_moto(sleep_scale: float) -> None:
     _reuse_interpreter_clients()
 
 
+_INTERPRETER_CLIENTS: dict[tuple[str, str, bool, str], Any] = {}
+_INTERPRETER_CLIENTS_LOCK = threading.Lock()
+
+
 def _reuse_interpreter_clients() -> None:
     """moto's interpreter builds a new boto3 client for every task state it runs (the Lambda invoke
     of each agent step, every SQS or EventBridge integration): about 10 ms of CPU each, a third of a
     run's background cost. botocore clients are thread-safe and these carry no per-call state, so
-    one per (service, region, transport) is kept. A task with its own credentials gets its own."""
+    one per (service, region, transport) is kept, for one emulator's life (``Emulator.start`` and
+    ``stop`` forget them). A task with its own credentials gets its own."""
     import pkgutil
 
     import moto.stepfunctions.parser.asl as asl
@@ -332,18 +337,16 @@ def _reuse_interpreter_clients() -> None:
     build = boto_client.boto_client_for
     if getattr(build, "_runplane_cached", False):
         return
-    cache: dict[tuple[str, str, bool], Any] = {}
-    lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         if state_credentials is not None:
             return build(region=region, service=service, state_credentials=state_credentials)
-        key = (region, service, bool(botocore_stubber.enabled))
-        found = cache.get(key)
+        key = (region, service, bool(botocore_stubber.enabled), os.environ.get("AWS_ENDPOINT_URL", ""))
+        found = _INTERPRETER_CLIENTS.get(key)
         if found is None:
-            with lock:
-                found = cache.get(key) or build(region=region, service=service)
-                cache[key] = found
+            with _INTERPRETER_CLIENTS_LOCK:
+                found = _INTERPRETER_CLIENTS.get(key) or build(region=region, service=service)
+                _INTERPRETER_CLIENTS[key] = found
         return found
 
     boto_client_for._runplane_cached = True  # type: ignore[attr-defined]
@@ -358,6 +361,26 @@ def _reuse_interpreter_clients() -> None:
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
 
 
+_PARSED: dict[str, Any] = {}
+_PARSE_LOCK = threading.Lock()
+
+
+def parsed_program(definition: str) -> Any:
+    """The parsed program of a definition (parsed once; callers must not change it). Parsed under
+    the lock: executions that start together (a burst of creates) wait for the one parse instead of
+    each parsing the same definition at once."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    with _PARSE_LOCK:
+        program = _PARSED.get(definition)
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            if len(_PARSED) >= 64:
+                _PARSED.clear()
+            _PARSED[definition] = program
+        return program
+
+
 def _parse_each_definition_once() -> None:
     """moto's interpreter parses the state machine's ASL (an ANTLR grammar, in Python) for every
     execution: about a second of CPU for agent_loop.asl.json, the largest cost of a run in local mode.
@@ -365,27 +388,14 @@ def _parse_each_definition_once() -> None:
     fresh parse would give it, some tens of times cheaper)."""
     import copy
 
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     if getattr(ExecutionWorker, "_runplane_cached", False):
         return
-    parsed: dict[str, Any] = {}
-    lock = threading.Lock()
 
     def entrypoint(self: Any) -> Any:
         PRIORITY.step()  # an execution starting is background work (priority.py)
-        definition = self._evaluation_details.state_machine_details.definition
-        # Parsed under the lock: executions that start together (a burst of creates) wait for the
-        # one parse instead of each parsing the same definition at once.
-        with lock:
-            program = parsed.get(definition)
-            if program is None:
-                program = AmazonStateLanguageParser.parse(definition)[0]
-                if len(parsed) >= 64:
-                    parsed.clear()
-                parsed[definition] = program
-        return copy.deepcopy(program)
+        return copy.deepcopy(parsed_program(self._evaluation_details.state_machine_details.definition))
 
     ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign]
     ExecutionWorker._runplane_cached = True  # type: ignore[attr-defined]
@@ -421,8 +431,12 @@ class Emulator:
         data_dir: str | os.PathLike[str] | None = None,
         snapshot_seconds: float = 1.0,
         admission_sweep_seconds: float = 10.0,
+        warm_api_environments: int = 1,
     ) -> None:
         self.host = host
+        # Execution environments of the API and its authorizer set up at start (Lambda's provisioned
+        # concurrency): a burst of that many requests does not wait for environments to be made.
+        self.warm_api_environments = max(1, warm_api_environments)
         self.port = port or free_port(host)
         self.sleep_scale = sleep_scale
         self.names = LocalNames()
@@ -503,6 +517,7 @@ class Emulator:
 
         botocore_stubber.enabled = True
         clients.reset()
+        _INTERPRETER_CLIENTS.clear()
         wiring.reset()
         reset_settings_cache()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -534,6 +549,15 @@ class Emulator:
         if self._data is not None:
             self._recover_open_runs(self._data.open_runs())
             self._data.start()
+        # Lambda's init phase, done now rather than by the first requests: one execution environment
+        # per function (its handler module imported) and the clients the handlers use.
+        for spec in _function_specs().values():
+            count = self.warm_api_environments if spec.key in ("api", "authorizer") else 1
+            warm = [ENVIRONMENTS.acquire(spec.handler) for _ in range(max(0, count - ENVIRONMENTS.count(spec.handler)))]
+            for func in warm or [ENVIRONMENTS.acquire(spec.handler)]:
+                ENVIRONMENTS.release(spec.handler, func)
+        for service in ("dynamodb", "stepfunctions", "events", "sqs", "lambda", "s3"):
+            clients.client(service)
         collector.start()  # full collections when the API is idle (heap.py)
         return self
 
@@ -638,6 +662,7 @@ class Emulator:
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name=self.names.state_machine, definition=definition, roleArn=role_arn, type="STANDARD"
         )["stateMachineArn"]
+        parsed_program(definition)  # now, not in the first run's way (about a second of CPU)
 
     def stop(self) -> None:
         if self._collector:
@@ -659,6 +684,7 @@ class Emulator:
                 from moto.core.models import botocore_stubber
 
                 botocore_stubber.enabled = False
+                _INTERPRETER_CLIENTS.clear()
                 for key, value in self._saved_env.items():  # leave the process as we found it
                     if value is None:
                         os.environ.pop(key, None)
