@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import threading
 from typing import Any
 
@@ -121,15 +122,23 @@ def _direct_calls() -> None:
     from moto.core.exceptions import HTTPException
     from moto.core.models import botocore_stubber
     from moto.core.parse import PROTOCOL_PARSERS
-    from moto.core.utils import get_service_model
+    from moto.core.utils import get_equivalent_url_in_aws_domain, get_service_model
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodb.urls import url_bases
 
     response_parser = create_parser("json")
+    dynamodb_urls = [re.compile(pattern) for pattern in url_bases]
+
+    def intercepted(url: str) -> bool:
+        """The calls moto's own hook would take: to DynamoDB's AWS endpoints. A client pointed
+        elsewhere (another process's emulator, say) still goes there over HTTP."""
+        parsed, _ = get_equivalent_url_in_aws_domain(url)
+        return any(p.match(f"{parsed.scheme}://{parsed.netloc}{parsed.path}") for p in dynamodb_urls)
     service_model = get_service_model("dynamodb")
     request_parsers: dict[str, Any] = {}
 
     def call(model: Any, params: dict[str, Any], request_signer: Any = None, context: Any = None, **_: Any) -> Any:
-        if not botocore_stubber.enabled:
+        if not botocore_stubber.enabled or not intercepted(str(params.get("url", ""))):
             return None
         name = model.name
         parser = request_parsers.get(name)
@@ -226,7 +235,10 @@ def _plain_json_responses() -> None:
             return serialized(self, action_result)
         members = _output_members(self._get_action())
         headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-        body = json.dumps({k: v for k, v in result.items() if k in members}, separators=(",", ":"))
+        try:
+            body = json.dumps({k: v for k, v in result.items() if k in members}, separators=(",", ":"))
+        except TypeError:  # binary attributes (bytes): moto's serializer base64-encodes them
+            return serialized(self, action_result)
         if check:
             _, _, theirs = serialized(self, action_result)
             a, b = json.loads(theirs), json.loads(body)

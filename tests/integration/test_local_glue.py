@@ -1,0 +1,150 @@
+"""Local mode's emulator glue keeps AWS's answers: the in-process DynamoDB path (``before-call``
+straight to moto's handler, ``local/dynamodb.py``) answers exactly what the emulator's HTTP endpoint
+answers, errors and their modeled fields included; full garbage collections wait for an idle API
+(``local/heap.py``)."""
+
+from __future__ import annotations
+
+import gc
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from runplane.adapters.clients import client as handler_client
+from runplane.local.heap import NEVER, Collector
+from runplane.local.priority import PRIORITY
+from tests.support.harness import Harness
+
+
+@pytest.fixture(scope="module")
+def table(harness: Harness) -> str:
+    name = f"glue-{uuid.uuid4().hex[:6]}"
+    harness.emulator.client("dynamodb").create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+    )
+    return name
+
+
+def _over_http(harness: Harness) -> Any:
+    return boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=harness.emulator.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def _answer(call: Any) -> dict[str, Any]:
+    """What a caller sees: the result without transport metadata, or the error's parsed body."""
+    try:
+        result = dict(call())
+    except ClientError as exc:
+        result = {k: v for k, v in exc.response.items() if k != "ResponseMetadata"}
+        result["Error"] = {k: v for k, v in result["Error"].items() if k in ("Code", "Message")}
+        return {"error": result}
+    result.pop("ResponseMetadata", None)
+    return {"ok": result}
+
+
+def test_in_process_dynamodb_answers_as_the_http_endpoint(harness: Harness, table: str) -> None:
+    local, http = handler_client("dynamodb"), _over_http(harness)
+    assert local.meta.endpoint_url.endswith("amazonaws.com")  # the handlers' client: in-process
+
+    def pair(pk: str) -> list[tuple[str, Any]]:
+        item = {
+            "PK": {"S": pk},
+            "SK": {"S": "A"},
+            "n": {"N": "1"},
+            "tags": {"SS": ["x", "y"]},
+            "blob": {"B": b"\x00\xff"},
+        }
+        key = {"PK": {"S": pk}, "SK": {"S": "A"}}
+        return [
+            ("put", lambda c: c.put_item(TableName=table, Item=item)),
+            ("get", lambda c: c.get_item(TableName=table, Key=key, ConsistentRead=True)),
+            (
+                "update",
+                lambda c: c.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="ADD n :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ReturnValues="ALL_NEW",
+                ),
+            ),
+            (
+                "conditional put refused, with the item",
+                lambda c: c.put_item(
+                    TableName=table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(PK)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ),
+            ),
+            (
+                "query",
+                lambda c: c.query(
+                    TableName=table,
+                    KeyConditionExpression="PK = :pk",
+                    ExpressionAttributeValues={":pk": {"S": pk}},
+                    ConsistentRead=True,
+                ),
+            ),
+            (
+                "transaction cancelled",
+                lambda c: c.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+                    ]
+                ),
+            ),
+            ("unknown table", lambda c: c.get_item(TableName="no-such-table", Key=key)),
+            ("bad expression", lambda c: c.query(TableName=table, KeyConditionExpression="PK = ")),
+            ("delete", lambda c: c.delete_item(TableName=table, Key=key, ReturnValues="ALL_OLD")),
+        ]
+
+    # The same sequence on two partitions, one through each path: the answers must be the same.
+    for (name, via_local), (_, via_http) in zip(pair("local"), pair("http"), strict=True):
+        mine, theirs = _answer(lambda f=via_local: f(local)), _answer(lambda f=via_http: f(http))
+        text = str(mine).replace("local", "P")
+        assert text == str(theirs).replace("http", "P"), name
+    # And the answers are what DynamoDB gives: a refused conditional put names its error and carries
+    # the item it found (a modeled field of the error).
+    steps = dict(pair("again"))
+    assert "ok" in _answer(lambda: steps["put"](local))
+    refused = _answer(lambda: steps["conditional put refused, with the item"](local))["error"]
+    assert refused["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert refused["Item"]["n"] == {"N": "1"} and refused["Item"]["blob"] == {"B": b"\x00\xff"}
+
+
+def test_full_collections_wait_for_an_idle_api() -> None:
+    saved = gc.get_threshold()
+    collector = Collector(idle_seconds=0.1, min_interval=0.0, max_interval=60.0)
+    collector.start()
+    try:
+        assert gc.get_threshold()[2] == NEVER and gc.get_freeze_count() > 0
+        # Busy API: no full collection, however long it lasts.
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            PRIORITY.touch()
+            time.sleep(0.01)
+        assert collector.full_collections == 0
+        # Idle API: one comes within a few of the collector's 0.25 s checks.
+        deadline = time.monotonic() + 3.0
+        while collector.full_collections == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert collector.full_collections >= 1
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == saved and gc.get_freeze_count() == 0
