@@ -113,7 +113,8 @@ def _direct_calls() -> None:
     DynamoDB JSON) to moto's parser and handler, and the SDK's own parser reads the answer, errors
     and their modeled fields included. What is skipped is transport only: botocore does not retry
     (nothing here throttles or drops a connection), and signing is not checked (moto does not
-    check it either). Clients of other processes reach the same handler over the emulator's port."""
+    check it either). It takes the calls moto's own hook would take (to DynamoDB's AWS endpoints);
+    clients of other processes reach the same handler over the emulator's port."""
     from botocore.awsrequest import AWSResponse
     from botocore.endpoint import Endpoint, convert_to_response_dict
     from botocore.handlers import BUILTIN_HANDLERS
@@ -134,6 +135,7 @@ def _direct_calls() -> None:
         elsewhere (another process's emulator, say) still goes there over HTTP."""
         parsed, _ = get_equivalent_url_in_aws_domain(url)
         return any(p.match(f"{parsed.scheme}://{parsed.netloc}{parsed.path}") for p in dynamodb_urls)
+
     service_model = get_service_model("dynamodb")
     request_parsers: dict[str, Any] = {}
 
