@@ -38,6 +38,16 @@ def tools() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
+def hooks() -> Iterator[object]:
+    """The module's webhook receiver (tests/support/hook_server.py), for runs' notifications."""
+    from tests.support.hook_server import HookServer
+
+    server = HookServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def emulator_env(tools: object) -> dict[str, str]:
     """Override per module to configure the emulator's functions (e.g. the model provider). The
     module's tool server is the one plain-http origin its http functions may call."""

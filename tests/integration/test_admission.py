@@ -266,26 +266,8 @@ def test_a_follow_up_waits_for_a_slot_when_the_cluster_is_full(harness: Harness,
 
 def test_the_sweep_admits_a_run_whose_trigger_was_lost(harness: Harness, tools: ToolServer) -> None:
     """A run queued by a writer that died before it dispatched: the periodic sweep admits it."""
-    from runplane.logic.runs import prompt_message
-    from runplane.schemas import Run
-    from runplane.timeutil import now_iso
-
     cluster = harness.cluster()
-    now = now_iso()
-    run = Run(
-        id="sweep" + now.replace(":", "").replace(".", "").replace("-", "")[-12:],
-        cluster_id=cluster,
-        name="swept",
-        status="pending",
-        created_at=now,
-        updated_at=now,
-        request_hash="x",
-        initial_prompt="Hi",
-        model="claude-sonnet-5-5",
-        provider="scripted",
-        model_id="scripted:claude-sonnet-5-5",
-    )
-    assert harness.store().create_run(run, prompt_message("Hi"), queued=True) is None
+    run = harness.write_run_only(cluster, "sweep", "pending", queued=True)
     lam = harness.emulator.client("lambda")
     out = lam.invoke(FunctionName=harness.emulator.names.function("admission"), Payload=b"{}")
     assert "FunctionError" not in out

@@ -10,7 +10,6 @@ import time
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -35,16 +34,6 @@ def table(harness: Harness) -> str:
     return name
 
 
-def _over_http(harness: Harness) -> Any:
-    return boto3.session.Session().client(
-        "dynamodb",
-        endpoint_url=harness.emulator.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-
-
 def _answer(call: Any) -> dict[str, Any]:
     """What a caller sees: the result without transport metadata, or the error's parsed body."""
     try:
@@ -58,7 +47,7 @@ def _answer(call: Any) -> dict[str, Any]:
 
 
 def test_in_process_dynamodb_answers_as_the_http_endpoint(harness: Harness, table: str) -> None:
-    local, http = handler_client("dynamodb"), _over_http(harness)
+    local, http = handler_client("dynamodb"), harness.emulator.client("dynamodb")  # the other: over HTTP
     assert local.meta.endpoint_url.endswith("amazonaws.com")  # the handlers' client: in-process
 
     def pair(pk: str) -> list[tuple[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,13 +15,6 @@ from tests.conftest import emulator_settings
 from tests.integration.test_control import execution_status_event, reconcile
 from tests.support.hook_server import HookServer
 from tests.support.tool_server import ToolServer
-
-
-@pytest.fixture(scope="module")
-def hooks() -> Iterator[HookServer]:
-    server = HookServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

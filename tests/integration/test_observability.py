@@ -49,13 +49,6 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="module")
-def hooks() -> Iterator[HookServer]:
-    server = HookServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def emulator_env(fake_anthropic: FakeAnthropic, tools: ToolServer, hooks: HookServer) -> Iterator[dict[str, str]]:
     env = emulator_settings(
         RUNPLANE_MODEL_PROVIDER="anthropic",

@@ -204,8 +204,9 @@ class Harness:
             )["FunctionArn"]
         )
 
-    def write_run_only(self, cluster_id: str, prefix: str, status: str) -> Any:
-        """A run stored as a writer that died right after its write leaves it: no execution started."""
+    def write_run_only(self, cluster_id: str, prefix: str, status: str, *, queued: bool = False) -> Any:
+        """A run stored as a writer that died right after its write leaves it: no execution started
+        (``queued``: also waiting for an admission slot)."""
         from runplane.logic.runs import prompt_message
         from runplane.schemas import Run
         from runplane.timeutil import now_iso
@@ -224,7 +225,7 @@ class Harness:
             provider="scripted",
             model_id="scripted:claude-sonnet-5-5",
         )
-        assert self.store().create_run(run, prompt_message("Hi")) is None
+        assert self.store().create_run(run, prompt_message("Hi"), queued=queued) is None
         return run
 
     def store(self) -> Any:

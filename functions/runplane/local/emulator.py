@@ -110,6 +110,12 @@ class ExecutionEnvironments:
         with self._lock:
             self._idle.setdefault(handler_path, []).append(func)
 
+    def warm(self, handler_path: str, count: int) -> None:
+        """Set up environments until ``count`` exist (Lambda's init phase ahead of the first events)."""
+        made = [self.acquire(handler_path) for _ in range(max(0, count - self.count(handler_path)))]
+        for func in made:
+            self.release(handler_path, func)
+
     def count(self, handler_path: str) -> int:
         with self._lock:
             return self._created.get(handler_path, 0)
@@ -552,10 +558,7 @@ class Emulator:
         # Lambda's init phase, done now rather than by the first requests: one execution environment
         # per function (its handler module imported) and the clients the handlers use.
         for spec in _function_specs().values():
-            count = self.warm_api_environments if spec.key in ("api", "authorizer") else 1
-            warm = [ENVIRONMENTS.acquire(spec.handler) for _ in range(max(0, count - ENVIRONMENTS.count(spec.handler)))]
-            for func in warm or [ENVIRONMENTS.acquire(spec.handler)]:
-                ENVIRONMENTS.release(spec.handler, func)
+            ENVIRONMENTS.warm(spec.handler, self.warm_api_environments if spec.key in ("api", "authorizer") else 1)
         for service in ("dynamodb", "stepfunctions", "events", "sqs", "lambda", "s3"):
             clients.client(service)
         collector.start()  # full collections when the API is idle (heap.py)
