@@ -297,7 +297,8 @@ def test_an_execution_that_timed_out_frees_its_slot_through_reconcile(harness: H
     resp = harness.emulator.client("lambda").invoke(
         FunctionName=harness.emulator.names.function("reconcile"), Payload=json.dumps(event)
     )
-    assert json.loads(resp["Payload"].read()) == {"changed": True}
+    answer = json.loads(resp["Payload"].read())
+    assert answer == {"changed": True}, (answer, statuses(harness, cluster, runs), timed_out)
     assert harness.get_run(cluster, runs[0])["status"] == "failed"
     # its slot went to the waiting run (the outbox saw the run give it back)
     settle(harness, cluster, runs, held=CLUSTER_CAP)
