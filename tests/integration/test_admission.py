@@ -57,6 +57,23 @@ def statuses(harness: Harness, cluster: str, run_ids: list[str]) -> dict[str, st
     return {r: harness.get_run(cluster, r)["status"] for r in run_ids}
 
 
+def explain(harness: Harness, cluster: str, run_ids: list[str]) -> dict[str, Any]:
+    """What a failed assertion should show: each run's status history, execution and calls."""
+    out: dict[str, Any] = {}
+    for r in run_ids:
+        run = harness.store().get_run(cluster, r)
+        try:
+            execution = harness.sfn.describe_execution(executionArn=harness.execution_arn(r))["status"]
+        except ClientError as exc:
+            execution = exc.response["Error"]["Code"]
+        out[r] = {
+            "history": [(h["status"], h.get("at")) for h in run.history],
+            "execution": (run.execution_name, execution),
+            "calls": [(c.id, c.status, bool(c.task_token)) for c in harness.calls(cluster, r)],
+        }
+    return out
+
+
 def settle(harness: Harness, cluster: str, run_ids: list[str], held: int, timeout: float = 30) -> dict[str, Any]:
     """Wait until exactly ``held`` of the runs are paused on their approval and every other one is
     pending (waiting) or finished; returns {run id: run}."""
@@ -298,10 +315,13 @@ def test_an_execution_that_timed_out_frees_its_slot_through_reconcile(harness: H
         FunctionName=harness.emulator.names.function("reconcile"), Payload=json.dumps(event)
     )
     answer = json.loads(resp["Payload"].read())
-    assert answer == {"changed": True}, (answer, statuses(harness, cluster, runs), timed_out)
+    assert answer == {"changed": True}, (answer, timed_out, explain(harness, cluster, runs))
     assert harness.get_run(cluster, runs[0])["status"] == "failed"
     # its slot went to the waiting run (the outbox saw the run give it back)
-    settle(harness, cluster, runs, held=CLUSTER_CAP)
+    try:
+        settle(harness, cluster, runs, held=CLUSTER_CAP)
+    except AssertionError as exc:
+        raise AssertionError((exc, explain(harness, cluster, runs))) from None
     assert harness.get_run(cluster, runs[CLUSTER_CAP])["status"] == "paused"
     assert slots(f"cluster/{cluster}") == CLUSTER_CAP
     for r in runs[1:]:

@@ -137,3 +137,64 @@ def test_full_collections_wait_for_an_idle_api() -> None:
     finally:
         collector.stop()
     assert gc.get_threshold() == saved and gc.get_freeze_count() == 0
+
+
+def test_concurrent_starts_of_one_name_make_one_execution(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS runs one execution per name: a second start with the same input returns the running one,
+    with another input it is ExecutionAlreadyExists. Sixteen threads start each of 8 names at once.
+    moto copies the state machine between its name check and the new execution's start; the copy is
+    made 5 ms slower here, so that the starts overlap there every time (as they did under load)."""
+    import copy
+    import json
+    import threading
+
+    import moto.stepfunctions.parser.models as sfn_models
+
+    def slow_deepcopy(*args: Any) -> Any:
+        time.sleep(0.005)
+        return copy.deepcopy(*args)
+
+    monkeypatch.setattr(sfn_models, "copy", type("slow_copy", (), {"deepcopy": staticmethod(slow_deepcopy)}))
+
+    sfn = handler_client("stepfunctions")  # the handlers' client: in-process, as Admission.start calls it
+    machine = sfn.create_state_machine(
+        name=f"glue-{uuid.uuid4().hex[:6]}",
+        definition=json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 60, "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/glue",
+    )["stateMachineArn"]
+    names = [f"n{k}" for k in range(8)]
+    answers: list[tuple[str, str, Any]] = []
+    barrier = threading.Barrier(16)
+
+    def start(i: int) -> None:
+        given = '{"a": 1}' if i % 4 else '{"a": 2}'
+        for name in names:
+            barrier.wait()
+            try:
+                answer = _answer(lambda: sfn.start_execution(stateMachineArn=machine, name=name, input=given))
+            except Exception as exc:  # noqa: BLE001 - a 500 from the emulator, kept for the assertion
+                answer = {"unexpected": repr(exc)}
+            answers.append((name, given, answer))
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(answers) == 16 * len(names)
+        assert not [a for a in answers if "unexpected" in a[2]], [a for a in answers if "unexpected" in a[2]]
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        assert sorted(e["name"] for e in executions) == names, executions
+        for execution in executions:
+            winner = sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+            for name, given, answer in answers:
+                if name != execution["name"]:
+                    continue
+                if given == winner:  # the same input: the running execution
+                    assert answer["ok"]["executionArn"] == execution["executionArn"], answer
+                else:
+                    assert answer["error"]["Error"]["Code"] == "ExecutionAlreadyExists", answer
+    finally:
+        for e in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            sfn.stop_execution(executionArn=e["executionArn"])

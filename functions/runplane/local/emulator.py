@@ -322,6 +322,32 @@ def _patch_moto(sleep_scale: float) -> None:
     retrier_decl.time = _ScaledTime()  # type: ignore[assignment]
     _parse_each_definition_once()
     _reuse_interpreter_clients()
+    _atomic_start_execution()
+
+
+_START_LOCK = threading.Lock()
+
+
+def _atomic_start_execution() -> None:
+    """StartExecution, as AWS runs it: one execution per name. AWS answers a second start of a name
+    with the running execution (same input) or ExecutionAlreadyExists; runplane relies on that when
+    two writers admit the same run at once (``Admission.start``). moto checks the name, builds the
+    execution and only then starts it, with no lock: two concurrent starts of one name could both
+    pass the check and run the agent loop twice, and a start that read an execution between its
+    creation and its start failed on its missing status (an API 500, seen under load). The check,
+    the creation and the start now happen under one lock (a few ms: a copy of the state machine)."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start = StepFunctionsParserBackend.start_execution
+    if getattr(start, "_runplane_atomic", False):
+        return
+
+    def start_execution(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _START_LOCK:
+            return start(self, *args, **kwargs)
+
+    start_execution._runplane_atomic = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
 _INTERPRETER_CLIENTS: dict[tuple[str, str, bool, str], Any] = {}
