@@ -171,8 +171,8 @@ def test_concurrent_starts_of_one_name_make_one_execution(harness: Harness, monk
         for name in names:
             barrier.wait()
             try:
-                answer = _answer(lambda: sfn.start_execution(stateMachineArn=machine, name=name, input=given))
-            except Exception as exc:  # noqa: BLE001 - a 500 from the emulator, kept for the assertion
+                answer = _answer(lambda n=name: sfn.start_execution(stateMachineArn=machine, name=n, input=given))
+            except Exception as exc:  # a 500 from the emulator: kept for the assertion
                 answer = {"unexpected": repr(exc)}
             answers.append((name, given, answer))
 
