@@ -6,11 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from runplane.adapters.dynamo import run_pk
-
-_de = TypeDeserializer()
+from runplane.adapters.dynamo_types import deserialize_value
 
 
 def _items(harness: Any, cluster: str, run_id: str) -> list[dict[str, Any]]:
@@ -20,7 +17,7 @@ def _items(harness: Any, cluster: str, run_id: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":pk": {"S": run_pk(cluster, run_id)}},
         ConsistentRead=True,
     )
-    return [{k: _de.deserialize(v) for k, v in i.items()} for i in resp["Items"]]
+    return [{k: deserialize_value(v) for k, v in i.items()} for i in resp["Items"]]
 
 
 def _stamped(harness: Any, cluster: str, run_id: str, timeout: float = 10) -> list[dict[str, Any]]:

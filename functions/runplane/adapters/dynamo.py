@@ -33,7 +33,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..config import Settings
@@ -43,6 +42,7 @@ from ..status import TERMINAL, RunStatus, check_transition
 from ..timeutil import now_iso
 from ..tools.models import REVEAL_SECRETS, FunctionRecord
 from .clients import client
+from .dynamo_types import deserialize_value, serialize_value
 
 GSI1 = "GSI1"
 WAITING_INDEX, WAIT_PK, WAIT_SK = "Waiting", "WaitPK", "WaitSK"
@@ -79,9 +79,6 @@ _ATTR = {
 }
 _FIELD = {v: k for k, v in _ATTR.items()}
 
-_ser = TypeSerializer()
-_de = TypeDeserializer()
-
 
 def run_pk(cluster_id: str, run_id: str) -> str:
     return f"RUN#{cluster_id}#{run_id}"
@@ -109,7 +106,7 @@ def _plain(value: Any) -> Any:
 
 
 def deserialize(image: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_de.deserialize(v)) for k, v in image.items()}
+    return {k: _plain(deserialize_value(v)) for k, v in image.items()}
 
 
 def run_to_item(run: Run) -> dict[str, Any]:
@@ -818,7 +815,7 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 
 
 def _serialize(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in data.items()}
+    return {k: serialize_value(v) for k, v in data.items()}
 
 
 def _code(exc: ClientError) -> str:

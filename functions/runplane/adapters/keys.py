@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..config import Settings
 from ..logic.keys import ApiKey
 from .clients import client
+from .dynamo_types import deserialize_value, serialize_value
 
-_ser, _de = TypeSerializer(), TypeDeserializer()
 GSI1 = "GSI1"
 
 
@@ -35,7 +34,7 @@ def _item(key: ApiKey, secret_hash: str) -> dict[str, Any]:
 
 
 def _key(raw: dict[str, Any]) -> ApiKey:
-    data = {k: _de.deserialize(v) for k, v in raw.items()}
+    data = {k: deserialize_value(v) for k, v in raw.items()}
     return ApiKey.model_validate({k: v for k, v in data.items() if k not in ("PK", "SK", "GSI1PK", "GSI1SK", "type")})
 
 
@@ -48,7 +47,7 @@ class DynamoKeyStore:
         return client("dynamodb")
 
     def put_key(self, key: ApiKey, secret_hash: str) -> bool:
-        item = {k: _ser.serialize(v) for k, v in _item(key, secret_hash).items()}
+        item = {k: serialize_value(v) for k, v in _item(key, secret_hash).items()}
         try:
             self._db.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(PK)")
             return True

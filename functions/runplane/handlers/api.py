@@ -8,9 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
@@ -37,12 +35,13 @@ from ..schemas import (
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
 from . import correlation, inbound, inferable, playground, wiring
+from .binding import BadInput, Path, Query, Resolver
 from .keys_routes import router as keys_router
 from .notify_routes import router as notify_router
 from .run_configs import router as run_configs_router
 
 logger = Logger(service="runplane-api")
-app = APIGatewayRestResolver(enable_validation=True)
+app = Resolver()  # each route's parameters and body validated with pydantic (handlers/binding.py)
 # The OpenAPI document (and its Swagger UI) at /docs is built at the first /docs request, not at
 # import: Powertools' enable_swagger imports its OpenAPI document models (~1/3 of this module's
 # import time) when it is called, though only the document needs them. Same document, same answers.
@@ -244,18 +243,10 @@ def list_runs(
 
 
 # -- errors: a 4xx naming the field and the problem, never a stack trace -----------------------
-@app.exception_handler(RequestValidationError)
-def _validation_error(exc: RequestValidationError) -> Response:
-    errors = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        field = ".".join(loc[1:] if loc and loc[0] in ("path", "query") else loc) or "body"
-        message = str(err.get("msg", "invalid"))
-        if err.get("type") == "json_invalid":
-            field, message = "body", "the request body is not valid JSON"
-        errors.append({"field": field, "problem": message})
-    first = errors[0] if errors else {"field": "body", "problem": "invalid request"}
-    return _json(400, {"message": f"{first['field']}: {first['problem']}", "errors": errors})
+@app.exception_handler(BadInput)
+def _bad_input(exc: BadInput) -> Response:
+    errors = exc.errors or [{"field": "body", "problem": "invalid request"}]
+    return _json(400, {"message": f"{errors[0]['field']}: {errors[0]['problem']}", "errors": errors})
 
 
 @app.exception_handler(ValidationError)

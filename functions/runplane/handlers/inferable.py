@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import access
@@ -17,6 +16,7 @@ from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..logic.services import Gone
 from ..schemas import FollowUpMessage, Strict
 from . import wiring
+from .binding import Path, Query
 
 router = Router()
 

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import access
 from ..ids import CLUSTER_ID_PATTERN
 from ..logic.keys import key_view
 from . import wiring
+from .binding import Path
 
 router = Router()
 

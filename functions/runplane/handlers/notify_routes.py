@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from .. import access
 from ..ids import CLUSTER_ID_PATTERN
 from . import wiring
+from .binding import Path
 
 router = Router()
 

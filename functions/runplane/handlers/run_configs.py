@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from .. import access
 from ..errors import InvalidRequest
 from ..ids import CLUSTER_ID_PATTERN
 from ..logic.run_configs import RunConfigBody
 from . import wiring
+from .binding import Path, Query
 
 router = Router()
 
