@@ -92,6 +92,8 @@ def runplane_function(
         "POWERTOOLS_SERVICE_NAME": service_name(spec),
         "POWERTOOLS_METRICS_NAMESPACE": "runplane",
         "POWERTOOLS_LOG_LEVEL": LOG_LEVELS[defaults.log_level][1],
+        # No garbage collection during the cold start's imports (functions/runplane/handlers/__init__.py)
+        "RUNPLANE_INIT_GC": "hold",
     }
     return lambda_.Function(
         scope,

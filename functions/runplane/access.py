@@ -23,10 +23,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from . import resources
 from .errors import NotFound, RateLimited, RunplaneError
+from .model import Model
 
 KeyKind = Literal["cluster", "consumer", "machine", "admin"]
 KEY_KINDS: tuple[KeyKind, ...] = ("cluster", "consumer", "machine", "admin")
@@ -57,7 +58,7 @@ class Forbidden(RunplaneError):
     """A live key of the wrong kind for the route (HTTP 403)."""
 
 
-class Principal(BaseModel):
+class Principal(Model):
     """The key behind a request, as the authorizer hands it over (never the secret itself)."""
 
     key_id: str

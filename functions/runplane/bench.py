@@ -364,6 +364,7 @@ def _probe_env() -> dict[str, str]:
     # Dummy credentials: the Bedrock client signs its (in-process) request; nothing leaves the machine.
     env.update(
         POWERTOOLS_LOG_LEVEL="WARNING",
+        RUNPLANE_INIT_GC="hold",  # as the stack configures every function (handlers/__init__.py)
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",

@@ -12,13 +12,15 @@ import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
+
+from .model import Model
 
 _LOOPBACK_ORIGIN = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
 ModelProvider = Literal["anthropic", "bedrock", "scripted"]
 
 
-class Settings(BaseModel):
+class Settings(Model):
     table_name: str = "runplane"
     blob_bucket: str = "runplane-blobs"
     event_bus_name: str = "runplane"
@@ -43,6 +45,10 @@ class Settings(BaseModel):
     # (local mode: test and demo tool servers; comma-separated in RUNPLANE_LOOPBACK_HTTP_ORIGINS).
     # Everything else must be https to a public address (tools/netguard.py).
     loopback_http_origins: list[str] = Field(default_factory=list)
+    # "hold": no garbage collection while a handler module imports (the stack sets it). Read from
+    # RUNPLANE_INIT_GC by handlers/__init__.py itself, before anything is imported; listed here so
+    # that every RUNPLANE_ variable is a setting.
+    init_gc: Literal["", "hold"] = ""
     # This deployment's own endpoints, never called even when listed above (RUNPLANE_OWN_ORIGINS; the
     # AWS endpoint of AWS_ENDPOINT_URL and the emulator's MOTO_PORT are added from the environment).
     own_origins: list[str] = Field(default_factory=list)

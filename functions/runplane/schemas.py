@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -18,6 +17,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from .ids import RUN_ID_PATTERN
+from .model import Model
 from .status import RunStatus
 
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -37,7 +37,7 @@ def _check_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
 JsonSchema = Annotated[dict[str, Any], AfterValidator(_check_json_schema)]
 
 
-class Strict(BaseModel):
+class Strict(Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -216,13 +216,13 @@ class CreateRunRequest(Strict):
         return value
 
 
-class Usage(BaseModel):
+class Usage(Model):
     input_tokens: int = Field(default=0, alias="inputTokens")
     output_tokens: int = Field(default=0, alias="outputTokens")
     model_config = ConfigDict(populate_by_name=True)
 
 
-class Run(BaseModel):
+class Run(Model):
     """A run as runplane stores it."""
 
     id: str
@@ -277,7 +277,7 @@ class Run(BaseModel):
         return self.id if self.executions <= 1 else f"{self.id}-{self.executions}"
 
 
-class PendingApproval(BaseModel):
+class PendingApproval(Model):
     call_id: str = Field(alias="callId")
     function: str
     input: dict[str, Any]
@@ -286,7 +286,7 @@ class PendingApproval(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class RunView(BaseModel):
+class RunView(Model):
     """What ``GET /clusters/{clusterId}/runs/{runId}`` returns."""
 
     id: str
@@ -355,7 +355,7 @@ class RunView(BaseModel):
         )
 
 
-class RunSummaryView(BaseModel):
+class RunSummaryView(Model):
     id: str
     name: str
     status: RunStatus
@@ -369,13 +369,13 @@ class RunSummaryView(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class RunList(BaseModel):
+class RunList(Model):
     runs: list[RunSummaryView]
     next_cursor: str | None = Field(default=None, alias="nextCursor")
     model_config = ConfigDict(populate_by_name=True)
 
 
-class CreatedRun(BaseModel):
+class CreatedRun(Model):
     id: str
 
 
@@ -385,7 +385,7 @@ class CreateClusterRequest(Strict):
     description: str = Field(default="", max_length=2000)
 
 
-class Cluster(BaseModel):
+class Cluster(Model):
     id: str
     name: str
     description: str = ""
@@ -393,7 +393,7 @@ class Cluster(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class Message(BaseModel):
+class Message(Model):
     """One conversation message (Anthropic Messages format), stored one per item."""
 
     index: int
@@ -419,7 +419,7 @@ CallStatus = Literal[
 CALL_FINAL: frozenset[str] = frozenset({"denied", "expired", "succeeded", "failed", "timed_out", "cancelled"})
 
 
-class Approval(BaseModel):
+class Approval(Model):
     requested_at: str = Field(alias="requestedAt")
     expires_at: str = Field(alias="expiresAt")
     decided_at: str | None = Field(default=None, alias="decidedAt")
@@ -430,7 +430,7 @@ class Approval(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class Call(BaseModel):
+class Call(Model):
     """One tool call of a run (a ``tool_use`` block of an agent message)."""
 
     id: str
@@ -483,7 +483,7 @@ class CancelRequest(Strict):
     reason: str | None = Field(default=None, max_length=4000)
 
 
-class CallView(BaseModel):
+class CallView(Model):
     id: str
     function: str
     input: dict[str, Any]
@@ -530,7 +530,7 @@ class JobResult(Strict):
     error: str | None = Field(default=None, max_length=4000)
 
 
-class AgentStepEvent(BaseModel):
+class AgentStepEvent(Model):
     """What the state machine's ModelTurn / RecordFailure tasks send the agent-step function."""
 
     action: Literal["model", "fail"] = "model"
@@ -539,7 +539,7 @@ class AgentStepEvent(BaseModel):
     error: dict[str, Any] | None = None
 
 
-class ToolStepEvent(BaseModel):
+class ToolStepEvent(Model):
     """What the Map iteration's tasks send the tool-step function."""
 
     action: Literal["run_call", "await_approval", "approval_expired", "call_failed"]

@@ -168,6 +168,7 @@ def test_function_environment(tpl: dict[str, Any]) -> None:
         assert env["RUNPLANE_EVENT_BUS_NAME"] == bus
         assert env["RUNPLANE_MODEL_PROVIDER"] == "bedrock"
         assert env["POWERTOOLS_SERVICE_NAME"].startswith("runplane-")
+        assert env["RUNPLANE_INIT_GC"] == "hold"  # no collections during the cold start's imports
         assert "RUNPLANE_ANTHROPIC_SECRET_ARN" not in env
     for handler in (API, STREAM):
         assert function_env(tpl, handler)["RUNPLANE_STATE_MACHINE_ARN"] == {"Ref": sm_id(tpl)}

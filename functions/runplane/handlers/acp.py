@@ -39,7 +39,7 @@ from ..ids import ulid
 from ..logic import acp
 from ..schemas import CreateRunRequest, Run
 from ..status import RunStatus
-from . import inbound, wiring
+from . import inbound, initialized, wiring
 
 logger = Logger(service="runplane-acp")
 app = APIGatewayRestResolver()
@@ -469,3 +469,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     awaits, or when the sync limit is reached (the client then reconnects with Last-Event-ID)."""
     streamed = stream_handler(event, context, stream_seconds=SYNC_WAIT_SECONDS)
     return {"statusCode": streamed.status, "headers": streamed.headers, "body": b"".join(streamed.chunks).decode()}
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import wiring
+from . import initialized, wiring
 
 logger = Logger(service="runplane-admission")
 
@@ -23,3 +23,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if admitted:
         logger.info("admitted waiting runs", admitted=admitted)
     return {"admitted": admitted}
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .. import metrics
 from ..logic.agent import INTERNAL_FAILURE, failure_reason
 from ..schemas import AgentStepEvent
-from . import wiring
+from . import initialized, wiring
 
 logger = Logger(service="runplane-agent")
 
@@ -37,3 +37,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         out = steps.record_failure(step.cluster_id, step.run_id, step.error)
     logger.info("step finished", action=step.action, next=out["next"], calls=len(out.get("calls", [])))
     return {"runId": step.run_id, "clusterId": step.cluster_id, "next": out["next"], "calls": out.get("calls", [])}
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

@@ -34,7 +34,7 @@ from ..schemas import (
 )
 from ..status import InvalidTransition, RunStatus
 from ..tools.models import FunctionDefinition, FunctionRecord
-from . import correlation, inbound, inferable, playground, wiring
+from . import correlation, inbound, inferable, initialized, playground, wiring
 from .binding import BadInput, Path, Query, Resolver
 from .keys_routes import router as keys_router
 from .notify_routes import router as notify_router
@@ -418,3 +418,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.info("request refused", status=exc.status, field=exc.field, problem=exc.problem)
             return _refusal(exc)
     return app.resolve(event, context)
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

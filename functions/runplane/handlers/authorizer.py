@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .. import resources
 from ..access import Principal
 from ..config import settings
-from . import correlation, wiring
+from . import correlation, initialized, wiring
 
 logger = Logger(service="runplane-authorizer")
 
@@ -67,3 +67,6 @@ def handler(raw: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response.allow_all_routes()
     logger.debug("key accepted", key_id=principal.key_id, kind=principal.kind)
     return response.asdict()
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from .. import access
 from ..errors import InvalidRequest
 from ..ids import CLUSTER_ID_PATTERN, RUN_ID_PATTERN
 from ..logic.services import Gone
+from ..model import Model
 from ..schemas import FollowUpMessage, Strict
 from . import wiring
 from .binding import Path, Query
@@ -84,7 +85,7 @@ class ServiceFunction(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class CreateMachine(BaseModel):
+class CreateMachine(Model):
     service: str | None = None
     functions: list[ServiceFunction] | None = Field(default=None, max_length=100)
 
@@ -144,7 +145,7 @@ def list_calls(
     return _json(200, calls, {"retry-after": "0" if waited else "1"})
 
 
-class CreateCall(BaseModel):
+class CreateCall(Model):
     service: str = Field(min_length=1, max_length=64)
     function: str = Field(min_length=1, max_length=64)
     input: dict[str, Any]
@@ -161,7 +162,7 @@ def create_call(
     return _json(200, out)
 
 
-class CallResult(BaseModel):
+class CallResult(Model):
     result: Any = None
     result_type: Literal["resolution", "rejection", "interrupt"] = Field(alias="resultType")
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -186,7 +187,7 @@ def create_call_approval(clusterId: ClusterId, callId: ContractId, body: CallApp
     return _empty(204)
 
 
-class CallBlob(BaseModel):
+class CallBlob(Model):
     name: str = Field(min_length=1, max_length=256)
     type: str
     encoding: str

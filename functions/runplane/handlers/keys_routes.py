@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from .. import access
 from ..ids import CLUSTER_ID_PATTERN
 from ..logic.keys import key_view
+from ..model import Model
 from . import wiring
 from .binding import Path
 
@@ -24,7 +25,7 @@ ClusterId = Annotated[str, Path(pattern=CLUSTER_ID_PATTERN)]
 KeyId = Annotated[str, Path(pattern=r"^key_[a-z0-9]{26}$")]
 
 
-class CreateApiKeyRequest(BaseModel):
+class CreateApiKeyRequest(Model):
     """createApiKey's body, plus runplane's ``kind`` (default ``cluster``)."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -32,7 +33,7 @@ class CreateApiKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CreatedApiKey(BaseModel):
+class CreatedApiKey(Model):
     id: str
     key: str = Field(description="The secret: shown this once, stored only as a hash.")
 

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .. import metrics
 from ..config import settings
 from ..logic.notify import DeliveryFailed, backoff_seconds, deliver
-from . import wiring
+from . import initialized, wiring
 
 logger = Logger(service="runplane-notify")
 
@@ -58,3 +58,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             metrics.count(metrics.WEBHOOKS_DELIVERED)
         logger.info("notification delivered", notification=notification["id"], target=kind, attempt=attempt)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

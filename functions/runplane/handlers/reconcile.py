@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import wiring
+from . import initialized, wiring
 
 logger = Logger(service="runplane-reconcile")
 
@@ -41,3 +41,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         run_failed=changed,
     )
     return {"changed": changed}
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

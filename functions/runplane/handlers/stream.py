@@ -20,7 +20,7 @@ from .. import metrics
 from ..adapters.dynamo import WAIT_PK, deserialize, run_from_item
 from ..logic.events import status_change, to_entry
 from ..logic.notify import notification_for
-from . import correlation, wiring
+from . import correlation, initialized, wiring
 
 logger = Logger(service="runplane-events")
 PUT_ATTEMPTS = 3
@@ -117,3 +117,6 @@ def _fail_from(pending: list[tuple[str, dict[str, Any]]], failed_seqno: str | No
     if failed_seqno is not None:
         return {"batchItemFailures": [{"itemIdentifier": failed_seqno}]}
     return {"batchItemFailures": []}
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..schemas import ToolStepEvent
-from . import wiring
+from . import initialized, wiring
 
 logger = Logger(service="runplane-tools")
 
@@ -35,3 +35,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         out = calls.call_failed(*ids, step.error)
     logger.info("tool step finished", action=step.action, mode=out.get("mode"))
     return out
+
+
+initialized()  # the last statement: the cold start's imports are done (handlers/__init__.py)

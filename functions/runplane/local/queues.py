@@ -39,9 +39,7 @@ def provision_notify_queues(sqs: Any, prefix: str) -> tuple[str, str]:
 class QueuePoller(threading.Thread):
     IDLE_MAX = 0.25  # an idle queue is polled less and less often, down to 4 times a second
 
-    def __init__(
-        self, queue_url: str, function_name: str, region: str, interval: float, invoke: Invoke
-    ) -> None:
+    def __init__(self, queue_url: str, function_name: str, region: str, interval: float, invoke: Invoke) -> None:
         super().__init__(name="runplane-notify-poller", daemon=True)
         self.queue_url = queue_url
         self.function_name = function_name

@@ -19,8 +19,9 @@ import re
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from ..model import Model
 from ..schemas import Call, Message, Run
 from ..status import RunStatus
 
@@ -44,7 +45,7 @@ def invalid(field: str, problem: str) -> AcpError:
 
 
 # -- wire models (acp-sdk 1.0.3 models.py / the ACP OpenAPI document, field by field) ------------
-class MessagePart(BaseModel):
+class MessagePart(Model):
     name: str | None = None
     content_type: str | None = "text/plain"
     content: str | None = None
@@ -54,21 +55,21 @@ class MessagePart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class AcpMessage(BaseModel):
+class AcpMessage(Model):
     role: str = Field(default="user", pattern=r"^(user|agent(\/[a-zA-Z0-9_\-]+)?)$")
     parts: list[MessagePart]
     created_at: str | None = None
     completed_at: str | None = None
 
 
-class SessionIn(BaseModel):
+class SessionIn(Model):
     id: uuid.UUID
     history: list[str] = Field(default_factory=list)
     state: str | None = None
     model_config = ConfigDict(extra="allow")
 
 
-class RunCreateRequest(BaseModel):
+class RunCreateRequest(Model):
     agent_name: str = Field(min_length=1, max_length=200)
     session_id: uuid.UUID | None = None
     session: SessionIn | None = None
@@ -76,12 +77,12 @@ class RunCreateRequest(BaseModel):
     mode: Literal["sync", "async", "stream"] = "sync"
 
 
-class AwaitResume(BaseModel):
+class AwaitResume(Model):
     type: Literal["message"] = "message"
     message: AcpMessage
 
 
-class RunResumeRequest(BaseModel):
+class RunResumeRequest(Model):
     await_resume: AwaitResume
     mode: Literal["sync", "async", "stream"] = "sync"
 
@@ -126,7 +127,7 @@ def _ext(content_type: str) -> str:
     return content_type.split("/", 1)[1].split("+")[0]
 
 
-class ParsedInput(BaseModel):
+class ParsedInput(Model):
     texts: list[str]
     attachments: list[dict[str, Any]]  # image/document content blocks
     data: list[Any]  # application/json parts, parsed

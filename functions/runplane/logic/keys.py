@@ -11,18 +11,19 @@ import hashlib
 import secrets
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..access import KEY_KINDS, Forbidden, KeyKind, Principal
 from ..errors import InvalidRequest, NotFound
 from ..ids import ulid
+from ..model import Model
 from ..timeutil import now_iso
 
 SECRET_PREFIX = "sk_"
 MIN_SECRET_LENGTH = 24  # operator-chosen secrets (RUNPLANE_ADMIN_KEY) must be at least this long
 
 
-class ApiKey(BaseModel):
+class ApiKey(Model):
     """A key as stored (the hash, never the secret) and as listed."""
 
     id: str

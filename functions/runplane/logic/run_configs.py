@@ -19,10 +19,11 @@ import json
 import re
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..errors import ConcurrentUpdate, InvalidRequest, NotFound
 from ..ids import ulid
+from ..model import Model
 from ..schemas import FUNCTION_NAME_PATTERN, CreateRunRequest, JsonSchema, Strict
 from ..timeutil import now_iso
 
@@ -45,7 +46,7 @@ class RunConfigBody(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class _Fields(BaseModel):
+class _Fields(Model):
     version: int
     name: str
     description: str | None = None

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
-    BaseModel,
     ConfigDict,
     Field,
     SerializationInfo,
@@ -15,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..model import Model
 from ..schemas import FUNCTION_NAME_PATTERN, Strict
 
 LAMBDA_ARN_PATTERN = r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
@@ -91,7 +91,7 @@ class FunctionDefinition(Strict):
         return self
 
 
-class FunctionRecord(BaseModel):
+class FunctionRecord(Model):
     """A function as stored and returned."""
 
     name: str = Field(pattern=FUNCTION_NAME_PATTERN)
