@@ -398,7 +398,7 @@ def import_method(repeats: int) -> str:
     return (
         f"fresh python {version} subprocesses ({sys.executable}), .pyc present (runplane compiled first, "
         f"site-packages by pip), CPU time of the import, median of {repeats}; the Lambda asset's pycs are "
-        "for 3.13 (infra/bundling.py)"
+        "for 3.13 (infra/bundling.py); RUNPLANE_INIT_GC=hold as the stack sets it (handlers/__init__.py)"
     )
 
 
