@@ -44,7 +44,7 @@ CLUSTER = "bench"
 PAD_BYTES = 200 * 1024  # one long turn's text: above the store's 200,000-byte inline limit
 LONG_TURNS = 6
 TOOL_CALLS = 3  # parallel tool calls in the tools scenario
-IMPORT_REPEATS = 3
+IMPORT_REPEATS = 7
 EXECUTION_TIMEOUT = 120.0
 
 # The long conversation is LONG_TURNS plain-text turns under a result schema: each is answered by a
@@ -324,7 +324,7 @@ def scenario_throughput(bench: Bench, runs: int) -> dict[str, Any]:
 
 # -- cold imports ------------------------------------------------------------------------------------------
 # Each figure is the CPU time (time.process_time: steadier than wall time on a shared machine) of one
-# import in a fresh interpreter, median of IMPORT_REPEATS, with .pyc files present as in the Lambda
+# import in a fresh interpreter, median of IMPORT_REPEATS rounds, with .pyc files present as in the Lambda
 # asset (runplane is compiled first; pip compiled the site-packages). The baseline is a bare
 # `import boto3` measured the same way in the same run; every handler's figure is also a ratio to it.
 _IMPORT_PROBE = (
@@ -397,48 +397,46 @@ def import_method(repeats: int) -> str:
     version = ".".join(str(v) for v in sys.version_info[:3])
     return (
         f"fresh python {version} subprocesses ({sys.executable}), .pyc present (runplane compiled first, "
-        f"site-packages by pip), CPU time of the import, median of {repeats}; the Lambda asset's pycs are "
-        "for 3.13 (infra/bundling.py); RUNPLANE_INIT_GC=hold as the stack sets it (handlers/__init__.py)"
+        f"site-packages by pip), CPU time of the import, median of {repeats} interleaved rounds; the Lambda "
+        "asset's pycs are for 3.13 (infra/bundling.py); RUNPLANE_INIT_GC=hold as the stack sets it "
+        "(handlers/__init__.py)"
     )
 
 
 def cold_imports(repeats: int = IMPORT_REPEATS) -> dict[str, dict[str, Any]]:
+    """Rounds of one sample each, in the same order every round (boto3, every handler, the first
+    turn): a slow moment of the shared machine falls on one round of every figure, not on all of
+    one figure, and the baseline is sampled as often as the handlers."""
     from . import resources
 
     _compile_runplane()
     env = _probe_env()
-    base, _ = _sample(["-c", _IMPORT_PROBE, "boto3"], repeats, env)
-    boto3_ms = statistics.median(base)
-    out: dict[str, dict[str, Any]] = {
-        "boto3": {
-            "module": "boto3",
-            "median_ms": round(boto3_ms, 1),
-            "samples_ms": [round(s, 1) for s in base],
-            "ratio_to_boto3": 1.0,
-            "imports_anthropic": False,
-        }
-    }
+    probes: dict[str, tuple[str, list[str]]] = {"boto3": ("boto3", ["-c", _IMPORT_PROBE, "boto3"])}
     for spec in resources.FUNCTIONS.values():
         module = spec.handler.rsplit(".", 1)[0]
-        samples, anthropic = _sample(["-c", _IMPORT_PROBE, module], repeats, env)
-        median = statistics.median(samples)
-        out[spec.key] = {
+        probes[spec.key] = (module, ["-c", _IMPORT_PROBE, module])
+    probes["agent_step_first_turn"] = (
+        "runplane.handlers.agent_step + first model turn (Bedrock, anthropic SDK)",
+        ["-c", _FIRST_TURN_PROBE, "agent_step first turn"],
+    )
+    samples: dict[str, list[float]] = {key: [] for key in probes}
+    anthropic: dict[str, bool] = dict.fromkeys(probes, False)
+    for _ in range(repeats):
+        for key, (_module, args) in probes.items():
+            taken, loaded = _sample(args, 1, env)
+            samples[key] += taken
+            anthropic[key] = anthropic[key] or loaded
+    boto3_ms = statistics.median(samples["boto3"])
+    return {
+        key: {
             "module": module,
-            "median_ms": round(median, 1),
-            "samples_ms": [round(s, 1) for s in samples],
-            "ratio_to_boto3": round(median / boto3_ms, 2),
-            "imports_anthropic": anthropic,
+            "median_ms": round(statistics.median(samples[key]), 1),
+            "samples_ms": [round(v, 1) for v in samples[key]],
+            "ratio_to_boto3": round(statistics.median(samples[key]) / boto3_ms, 2),
+            "imports_anthropic": anthropic[key],
         }
-    samples, anthropic = _sample(["-c", _FIRST_TURN_PROBE, "agent_step first turn"], repeats, env)
-    median = statistics.median(samples)
-    out["agent_step_first_turn"] = {
-        "module": "runplane.handlers.agent_step + first model turn (Bedrock, anthropic SDK)",
-        "median_ms": round(median, 1),
-        "samples_ms": [round(s, 1) for s in samples],
-        "ratio_to_boto3": round(median / boto3_ms, 2),
-        "imports_anthropic": anthropic,
+        for key, (module, _args) in probes.items()
     }
-    return out
 
 
 # -- the emulator -------------------------------------------------------------------------------------------
