@@ -166,8 +166,30 @@ class Bound:
         )
 
 
+def _jsonable(value: Any) -> Any:
+    """What ``json`` cannot write, as Powertools' validation path wrote it (its ``jsonable_encoder``):
+    a Decimal as an int or a float (not a string), a set as a list, a model as its JSON dump."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+    if isinstance(value, set | frozenset):
+        return list(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def serialize(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"), default=_jsonable)
+
+
 class Resolver(APIGatewayRestResolver):
     """Powertools' REST resolver, with each route's request bound and validated by :class:`Bound`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", serialize)
+        super().__init__(**kwargs)
 
     def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Any:
         register = super().route(rule, method, *args, **kwargs)
