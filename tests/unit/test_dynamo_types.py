@@ -32,7 +32,7 @@ VALUES: list[Any] = [
 ]
 
 
-@pytest.mark.parametrize("value", VALUES, ids=repr)
+@pytest.mark.parametrize("value", VALUES, ids=[f"{i}-{type(v).__name__}" for i, v in enumerate(VALUES)])
 def test_as_boto3(value: Any) -> None:
     ours = serialize_value(value)
     assert ours == TypeSerializer().serialize(value)
@@ -45,7 +45,11 @@ def test_bytes_round_trip_as_bytes() -> None:
     assert serialize_value({b"x"}) == {"BS": [b"x"]}
 
 
-@pytest.mark.parametrize("value", [1.5, Decimal("NaN"), Decimal("Infinity"), object(), 10**40], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [1.5, Decimal("NaN"), Decimal("Infinity"), object(), 10**40],
+    ids=["float", "nan", "infinity", "object", "41-digits"],  # stable ids: pytest-xdist compares them
+)
 def test_refused_as_boto3(value: Any) -> None:
     with pytest.raises(Exception) as boto3_refusal:
         TypeSerializer().serialize(value)
