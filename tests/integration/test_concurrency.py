@@ -135,15 +135,7 @@ def test_refused_creates_have_no_side_effects_on_other_clusters(harness: Harness
 
 @pytest.fixture(scope="module")
 def scratch_table(harness: Harness) -> str:
-    name = f"scratch-{uuid.uuid4().hex[:6]}"
-    harness.emulator.client("dynamodb").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    return name
+    return harness.scratch_table("scratch", stream=True)
 
 
 def _ddb(harness: Harness) -> Any:

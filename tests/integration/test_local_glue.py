@@ -21,17 +21,7 @@ from tests.support.harness import Harness
 
 @pytest.fixture(scope="module")
 def table(harness: Harness) -> str:
-    name = f"glue-{uuid.uuid4().hex[:6]}"
-    harness.emulator.client("dynamodb").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "PK", "AttributeType": "S"},
-            {"AttributeName": "SK", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-    )
-    return name
+    return harness.scratch_table("glue", sort_key=True)
 
 
 def _answer(call: Any) -> dict[str, Any]:

@@ -250,6 +250,22 @@ class Harness:
                             sizes.append(len(details[field].encode()))
         return max(sizes)
 
+    def scratch_table(self, prefix: str, *, sort_key: bool = False, stream: bool = False) -> str:
+        """A table of the tests' own (not runplane's): a PK (and SK) of strings, on-demand."""
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        keys = ["PK", "SK"] if sort_key else ["PK"]
+        extra: dict[str, Any] = {}
+        if stream:
+            extra["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        self.emulator.client("dynamodb").create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ["HASH", "RANGE"], strict=False)],
+            **extra,
+        )
+        return name
+
     # -- the state machine ---------------------------------------------------------------------
     def execution_arn(self, run_id: str) -> str:
         return f"{self.emulator.state_machine_arn.replace(':stateMachine:', ':execution:')}:{run_id}"
